@@ -1,0 +1,344 @@
+"""The ``painterly`` command: ``stylize``, ``sweep`` and ``layers``.
+
+Exit codes: 0 success; 1 unexpected internal error; 2 bad input, option or output path
+(reported before any compute); 4 the loss became non-finite (the best finite image is saved);
+130 interrupted by Ctrl-C (the best image so far is saved).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import secrets
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from .config import PRESETS, Config, ConfigError
+from .images import ImageError, load_image, output_format, save_image, to_pil
+from .sheet import contact_sheet
+from .transfer import NonFiniteLossError, Result, StepEvent, StyleTransfer, TransferInterrupted
+from .vgg import LAYER_ALIASES, LAYER_NAMES, layer_stride
+from .weights import WeightsError
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_NONFINITE, EXIT_INTERRUPTED = 0, 1, 2, 4, 130
+
+_DEFAULTS = Config()
+
+
+class UsageError(Exception):
+    """A problem with the command line, reported with exit code 2."""
+
+
+def _csv(kind: Callable[[str], Any]) -> Callable[[str], tuple[Any, ...]]:
+    def parse(text: str) -> tuple[Any, ...]:
+        items = [t.strip() for t in text.split(",") if t.strip()]
+        if not items:
+            raise argparse.ArgumentTypeError("expected a comma-separated list")
+        try:
+            return tuple(kind(t) for t in items)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    parse.__name__ = f"list of {kind.__name__}"
+    return parse
+
+
+def _optional_int(text: str) -> int | None:
+    return None if text.lower() in ("none", "off", "0") else int(text)
+
+
+# (flag, Config field, argparse keyword arguments). Defaults are read from Config, so --help
+# and the code cannot drift; the parser's own default is None, meaning "not given".
+_OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
+    ("--size", "size", {"type": int, "metavar": "PX", "help": "longest side of the output"}),
+    ("--iterations", "iterations", {"type": int, "metavar": "N", "help": "optimiser steps"}),
+    ("--content-weight", "content_weight", {"type": float, "metavar": "ALPHA", "help": "α"}),
+    ("--style-weight", "style_weight", {"type": float, "metavar": "BETA", "help": "β"}),
+    ("--tv-weight", "tv_weight", {"type": float, "metavar": "W", "help": "total variation weight"}),
+    ("--content-layers", "content_layers", {"type": _csv(str), "metavar": "L1,L2"}),
+    ("--style-layers", "style_layers", {"type": _csv(str), "metavar": "L1,L2"}),
+    (
+        "--style-layer-weights",
+        "style_layer_weights",
+        {"type": _csv(float), "metavar": "W1,W2", "help": "w_l per style layer (default equal)"},
+    ),
+    ("--normalization", "normalization", {"choices": ("paper", "blog")}),
+    ("--init", "init", {"metavar": "content|noise|style|FILE"}),
+    ("--optimizer", "optimizer", {"choices": ("lbfgs", "adam")}),
+    ("--learning-rate", "learning_rate", {"type": float, "metavar": "LR"}),
+    ("--line-search", "line_search", {"action": argparse.BooleanOptionalAction}),
+    ("--pooling", "pooling", {"choices": ("max", "avg")}),
+    ("--precision", "precision", {"choices": ("auto", "fp32", "bf16")}),
+    ("--device", "device", {"metavar": "auto|cpu|cuda[:N]"}),
+    ("--weights", "weights", {"metavar": "embedded|torchvision|FILE"}),
+    ("--seed", "seed", {"type": int, "help": "noise seed (default: random, always printed)"}),
+    (
+        "--patience",
+        "patience",
+        {"type": _optional_int, "metavar": "N|none", "help": "stop after N steps without progress"},
+    ),
+    ("--tolerance", "tolerance", {"type": float, "help": "relative improvement that counts"}),
+]
+
+
+def _add_transfer_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("style transfer options (defaults: the chosen preset)")
+    group.add_argument(
+        "--preset",
+        choices=tuple(PRESETS),
+        default="default",
+        help="set of defaults (default: default)",
+    )
+    for flag, name, spec in _OPTIONS:
+        kwargs = dict(spec)
+        default = getattr(_DEFAULTS, name)
+        shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+        helptext = kwargs.pop("help", name.replace("_", " "))
+        group.add_argument(
+            flag, dest=name, default=None, help=f"{helptext} (default: {shown})", **kwargs
+        )
+    out = parser.add_argument_group("output")
+    out.add_argument(
+        "--save-every", type=int, metavar="N", help="also save the image every N steps"
+    )
+    out.add_argument(
+        "--save-dir", type=Path, help="folder for those (default: OUT's name + _steps)"
+    )
+    out.add_argument("-q", "--quiet", action="store_true", help="no progress bar or messages")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``painterly`` command."""
+    parser = argparse.ArgumentParser(
+        prog="painterly",
+        description="Repaint a photo in the style of a painting (Gatys et al. 2016).",
+        epilog="Exit codes: 0 ok, 1 internal error, 2 bad input or option, 4 non-finite loss, "
+        "130 interrupted.",
+    )
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"painterly {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("stylize", help="repaint CONTENT in the style of STYLE")
+    p.add_argument("content", type=Path, help="the photo")
+    p.add_argument("style", type=Path, help="the painting")
+    p.add_argument(
+        "-o", "--output", type=Path, required=True, help="output image (.png .jpg .webp .tiff)"
+    )
+    _add_transfer_options(p)
+
+    s = sub.add_parser("sweep", help="one image per content weight α, and a labelled contact sheet")
+    s.add_argument("content", type=Path)
+    s.add_argument("style", type=Path)
+    s.add_argument("-o", "--output", type=Path, required=True, help="the contact sheet image")
+    s.add_argument(
+        "--content-weights", type=_csv(float), required=True, metavar="A1,A2,…", help="values of α"
+    )
+    _add_transfer_options(s)
+
+    sub.add_parser("layers", help="list VGG19 layer names and their Keras aliases")
+    return parser
+
+
+def _config(args: argparse.Namespace, **fixed: Any) -> Config:
+    overrides = {
+        name: getattr(args, name)
+        for _, name, _ in _OPTIONS
+        if getattr(args, name, None) is not None
+    }
+    overrides.update(fixed)
+    if overrides.get("seed") is None:
+        overrides["seed"] = secrets.randbelow(2**31)
+    return Config.from_preset(args.preset, **overrides)
+
+
+def _check_paths(inputs: Sequence[Path], output: Path, init: str) -> None:
+    """Everything about the files that can fail, checked before the model loads."""
+    for path in inputs:
+        load_image(path)
+    output_format(output)
+    resolved = output.resolve()
+    for path in inputs:
+        if path.resolve() == resolved:
+            raise UsageError(f"{output}: the output would overwrite an input image")
+    if init not in ("content", "noise", "style"):
+        load_image(init)
+    parent = output.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{output}: cannot create its folder ({exc.strerror})") from None
+    if not os.access(parent, os.W_OK):
+        raise UsageError(f"{output}: the folder {parent} is not writable")
+
+
+class _Progress:
+    """tqdm bar + periodic saves, fed by step events."""
+
+    def __init__(
+        self,
+        config: Config,
+        quiet: bool,
+        save_every: int | None,
+        save_dir: Path | None,
+        label: str = "",
+    ) -> None:
+        self.bar = tqdm(
+            total=config.iterations,
+            disable=quiet,
+            unit="step",
+            desc=label or "painting",
+            dynamic_ncols=True,
+            file=sys.stderr,
+        )
+        self.save_every, self.save_dir = save_every, save_dir
+
+    def __call__(self, event: StepEvent) -> None:
+        self.bar.update(event.step - self.bar.n)
+        self.bar.set_postfix_str(
+            f"loss {event.loss:.3g} = content {event.content_loss:.3g} + style "
+            f"{event.style_loss:.3g}" + (f" + tv {event.tv_loss:.3g}" if event.tv_loss else ""),
+            refresh=False,
+        )
+        if self.save_every and self.save_dir and event.step % self.save_every == 0:
+            save_image(event.image(), self.save_dir / f"step_{event.step:05d}.png")
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _say(quiet: bool, message: str) -> None:
+    if not quiet:
+        print(message, file=sys.stderr)
+
+
+def _run(
+    runner: StyleTransfer,
+    content: Path,
+    style: Path,
+    progress: _Progress,
+    output: Path,
+    quiet: bool,
+) -> Result:
+    """One run; saves the best image on interrupt or non-finite loss, then re-raises."""
+    try:
+        return runner.run(content, style, progress)
+    except (TransferInterrupted, NonFiniteLossError) as exc:
+        progress.close()
+        save_image(exc.result.image, output)
+        _say(
+            False,
+            f"painterly: {exc} — saved the best image so far (step {exc.result.steps}) to {output}",
+        )
+        raise
+    finally:
+        progress.close()
+
+
+def _stylize(args: argparse.Namespace) -> int:
+    config = _config(args)
+    if args.save_every is not None and args.save_every < 1:
+        raise UsageError("--save-every must be a positive integer")
+    if args.save_dir is not None and args.save_every is None:
+        raise UsageError("--save-dir needs --save-every")
+    _check_paths([args.content, args.style], args.output, config.init)
+    save_dir = args.save_dir or args.output.with_name(args.output.stem + "_steps")
+    runner = StyleTransfer(config)
+    _say(
+        args.quiet,
+        f"painterly: preset {config.preset}, seed {config.seed}, device "
+        f"{runner.device}, precision {runner.precision}, size {config.size} px",
+    )
+    progress = _Progress(config, args.quiet, args.save_every, save_dir)
+    result = _run(runner, args.content, args.style, progress, args.output, args.quiet)
+    save_image(result.image, args.output)
+    h, w = result.image.shape[-2:]
+    _say(
+        args.quiet,
+        f"painterly: wrote {args.output} ({w}x{h}) in {result.elapsed:.1f} s — "
+        f"{result.steps} steps, {result.function_evals} evaluations, loss "
+        f"{result.loss:.4g}, stopped by {result.stop_reason}; seed {result.seed}",
+    )
+    return EXIT_OK
+
+
+def _format_weight(value: float) -> str:
+    return f"{value:.0e}".replace("e+0", "e").replace("e-0", "e-")
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    base = _config(args)
+    configs = [base.replace(content_weight=a) for a in args.content_weights]
+    _check_paths([args.content, args.style], args.output, base.init)
+    tiles_dir = args.output.with_name(args.output.stem + "_tiles")
+    runner = StyleTransfer(base)
+    _say(
+        args.quiet,
+        f"painterly: sweep of {len(configs)} runs, preset {base.preset}, seed "
+        f"{base.seed}, device {runner.device}, precision {runner.precision}",
+    )
+    started = time.perf_counter()
+    images, labels = [], []
+    for cfg in configs:
+        runner.config = cfg
+        a, b = cfg.content_weight, cfg.style_weight
+        label = f"α={_format_weight(a)} β={_format_weight(b)}"
+        progress = _Progress(cfg, args.quiet, None, None, label=label)
+        out = tiles_dir / f"alpha_{_format_weight(a)}.png"
+        result = _run(runner, args.content, args.style, progress, out, args.quiet)
+        save_image(result.image, out)
+        images.append(to_pil(result.image))
+        ratio = a / b if b else math.inf
+        labels.append(f"{label}\nα/β={_format_weight(ratio)}")
+    height = images[0].height
+    content_im = to_pil(load_image(args.content))
+    style_im = to_pil(load_image(args.style))
+    sheet = contact_sheet(
+        [content_im, style_im, *images], ["content", "style", *labels], height=height
+    )
+    save_image(sheet, args.output)
+    _say(
+        args.quiet,
+        f"painterly: wrote {args.output} and {len(images)} tiles in {tiles_dir} "
+        f"in {time.perf_counter() - started:.1f} s; seed {base.seed}",
+    )
+    return EXIT_OK
+
+
+def _layers() -> int:
+    aliases: dict[str, list[str]] = {}
+    for alias, name in LAYER_ALIASES.items():
+        aliases.setdefault(name, []).append(alias)
+    print(f"{'layer':10} {'stride':>6}  alias (Keras)")
+    for name in LAYER_NAMES:
+        print(f"{name:10} {layer_stride(name):>6}  {', '.join(aliases.get(name, []))}")
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "layers":
+            return _layers()
+        if args.command == "sweep":
+            return _sweep(args)
+        return _stylize(args)
+    except (UsageError, ConfigError, ImageError, WeightsError) as exc:
+        print(f"painterly: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except TransferInterrupted:
+        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:
+        print("painterly: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except NonFiniteLossError:
+        return EXIT_NONFINITE

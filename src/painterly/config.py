@@ -1,0 +1,263 @@
+"""One typed configuration with every option, its default, its validation, and the presets.
+
+Presets (:data:`PRESETS`):
+
+``default``
+    Tuned for the best picture per CPU-second at 512 px (README, "How the default was chosen"):
+    the paper's losses and layers, started from the content image, L-BFGS, bf16 where the
+    hardware has it.
+``paper``
+    Gatys et al. 2016 as published: content ``conv4_2`` (taken after its ReLU, ``relu4_2``), style
+    ``relu1_1`` … ``relu5_1`` with w_l = 1/5, α/β = 1e-3, L-BFGS from white noise, max pooling.
+``blog``
+    The 2019 TensorFlow blog's recipe: content ``block5_conv2``, style ``block1_conv1`` …
+    ``block5_conv1``, α = 1e4, β = 1e-2, blog normalisation, Adam (lr 0.02, β1 0.99, ε 0.1) from a
+    noise image, 512 px, 5000 iterations. Two slips of the blog are fixed: it clipped the image to
+    [0, 255] while its pixels live in [0, 1] (we clip to [0, 1]), and it stopped at the first loss
+    increase keeping a *reference* to the "best" image, which later steps mutate (we keep a copy
+    of the best image and stop by a patience rule on relative improvement).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .losses import Normalization
+from .vgg import Pooling, layer_stride, resolve_layer
+
+__all__ = ["INIT_KEYWORDS", "PRESETS", "Config", "ConfigError"]
+
+Optimizer = Literal["lbfgs", "adam"]
+Precision = Literal["auto", "fp32", "bf16"]
+
+#: Values of ``init`` that are not file paths.
+INIT_KEYWORDS = ("content", "noise", "style")
+
+_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+
+
+class ConfigError(ValueError):
+    """An option has an invalid value or conflicts with another option."""
+
+
+@dataclass
+class Config:
+    """Every option of a style transfer run.
+
+    Attributes:
+        size: longest side of the output in pixels; the content image is resized to it (up or
+            down) and the style image to the same longest side.
+        iterations: optimiser steps (for L-BFGS one step is one iteration, which may use more than
+            one function evaluation when ``line_search`` is on).
+        content_weight: α, multiplies the content loss (averaged over content layers).
+        style_weight: β, multiplies the style loss Σ_l w_l E_l.
+        tv_weight: multiplies the total variation loss (0 switches it off).
+        content_layers: layers of the content representation (Caffe or Keras names).
+        style_layers: layers of the style representation.
+        style_layer_weights: w_l per style layer; ``None`` means equal weights 1/L.
+        normalization: ``"paper"`` or ``"blog"`` (see :mod:`painterly.losses`).
+        optimizer: ``"lbfgs"`` or ``"adam"``.
+        learning_rate: L-BFGS step length / Adam's lr (pixels in [0, 1]).
+        adam_beta1, adam_beta2, adam_eps: Adam's β1, β2, ε.
+        lbfgs_history: L-BFGS memory (pairs of vectors kept).
+        line_search: L-BFGS with a strong-Wolfe line search (more evaluations per step).
+        init: ``"content"``, ``"noise"`` (uniform in [0, 1]), ``"style"`` or an image path.
+        pooling: ``"max"`` or ``"avg"``.
+        precision: ``"auto"`` (bf16 where the hardware runs it fast, else fp32), ``"fp32"``,
+            ``"bf16"`` (convolutions only; Grams and losses stay float32).
+        device: ``"auto"`` (CUDA when present, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
+        weights: ``"embedded"``, ``"torchvision"`` or a path to a state dict.
+        seed: seed of the noise init; ``None`` picks one at random (reported in the result).
+        patience: stop when the best loss improved by less than ``tolerance`` (relative) over
+            this many steps; ``None`` runs all ``iterations``.
+        tolerance: relative improvement that counts as progress for ``patience``.
+    """
+
+    size: int = 512
+    iterations: int = 300
+    content_weight: float = 1.0
+    style_weight: float = 1e4
+    tv_weight: float = 0.0
+    content_layers: tuple[str, ...] = ("relu4_2",)
+    style_layers: tuple[str, ...] = _STYLE_LAYERS
+    style_layer_weights: tuple[float, ...] | None = None
+    normalization: Normalization = "paper"
+    optimizer: Optimizer = "lbfgs"
+    learning_rate: float = 1.0
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.999
+    adam_eps: float = 1e-8
+    lbfgs_history: int = 50
+    line_search: bool = False
+    init: str = "content"
+    pooling: Pooling = "max"
+    precision: Precision = "auto"
+    device: str = "auto"
+    weights: str = "embedded"
+    seed: int | None = None
+    patience: int | None = 50
+    tolerance: float = 1e-3
+    preset: str = field(default="default", compare=False)
+
+    def __post_init__(self) -> None:
+        self.content_layers = tuple(self.content_layers)
+        self.style_layers = tuple(self.style_layers)
+        if self.style_layer_weights is not None:
+            self.style_layer_weights = tuple(float(w) for w in self.style_layer_weights)
+        self.validate()
+
+    @classmethod
+    def from_preset(cls, name: str = "default", **overrides: Any) -> Config:
+        """The preset's options with ``overrides`` applied on top.
+
+        Raises:
+            ConfigError: unknown preset, unknown option or invalid value.
+        """
+        if name not in PRESETS:
+            raise ConfigError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise ConfigError(f"unknown option(s): {', '.join(unknown)}")
+        return cls(**{**PRESETS[name], **overrides, "preset": name})
+
+    def replace(self, **changes: Any) -> Config:
+        """A validated copy with some options changed."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The options as plain JSON-friendly values."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in vars(self).items()}
+
+    @property
+    def layer_weights(self) -> dict[str, float]:
+        """``{style layer: w_l}``, equal 1/L when ``style_layer_weights`` is ``None``."""
+        n = len(self.style_layers)
+        weights = self.style_layer_weights or (1.0 / n,) * n
+        return dict(zip(self.style_layers, weights, strict=True))
+
+    @property
+    def min_side(self) -> int:
+        """The smallest image side the deepest layer used can take (its stride)."""
+        return max(layer_stride(n) for n in (*self.content_layers, *self.style_layers))
+
+    def validate(self) -> None:
+        """Check every option and the combinations of options.
+
+        Raises:
+            ConfigError: the first problem found, in words a user can act on.
+        """
+        _positive_int("size", self.size)
+        _nonnegative_int("iterations", self.iterations)
+        for name in ("content_weight", "style_weight", "tv_weight"):
+            _nonnegative_float(name, getattr(self, name))
+        for name in ("learning_rate", "adam_eps", "tolerance"):
+            _nonnegative_float(name, getattr(self, name))
+            if getattr(self, name) == 0 and name != "tolerance":
+                raise ConfigError(f"{name} must be > 0")
+        for name in ("adam_beta1", "adam_beta2"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and 0 <= value < 1):
+                raise ConfigError(f"{name} must be in [0, 1), got {value!r}")
+        _positive_int("lbfgs_history", self.lbfgs_history)
+        if self.patience is not None:
+            _positive_int("patience", self.patience)
+        if not self.content_layers and not self.style_layers:
+            raise ConfigError("give at least one content or style layer")
+        for layers in (self.content_layers, self.style_layers):
+            try:
+                canonical = [resolve_layer(n) for n in layers]
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
+            if len(set(canonical)) != len(canonical):
+                raise ConfigError(f"a layer is listed twice in {', '.join(layers)}")
+        if self.style_layer_weights is not None:
+            if len(self.style_layer_weights) != len(self.style_layers):
+                raise ConfigError(
+                    f"{len(self.style_layer_weights)} style layer weights for "
+                    f"{len(self.style_layers)} style layers"
+                )
+            for w in self.style_layer_weights:
+                _nonnegative_float("a style layer weight", w)
+        _choice("normalization", self.normalization, ("paper", "blog"))
+        _choice("optimizer", self.optimizer, ("lbfgs", "adam"))
+        _choice("pooling", self.pooling, ("max", "avg"))
+        _choice("precision", self.precision, ("auto", "fp32", "bf16"))
+        if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
+            raise ConfigError(f"device must be auto, cpu, cuda or cuda:N, not {self.device!r}")
+        if self.seed is not None and not (
+            isinstance(self.seed, int)
+            and 0 <= self.seed < 2**63
+            and not isinstance(self.seed, bool)
+        ):
+            raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
+        if not self.init:
+            raise ConfigError("init must be content, noise, style or an image path")
+        if self.size < self.min_side:
+            raise ConfigError(
+                f"size {self.size} is below {self.min_side} px, the least the deepest layer needs"
+            )
+
+
+def _positive_int(name: str, value: object) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+
+
+def _nonnegative_int(name: str, value: object) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ConfigError(f"{name} must be a non-negative integer, got {value!r}")
+
+
+def _nonnegative_float(name: str, value: object) -> None:
+    if (
+        not isinstance(value, int | float)
+        or isinstance(value, bool)
+        or not math.isfinite(value)
+        or value < 0
+    ):
+        raise ConfigError(f"{name} must be a finite number >= 0, got {value!r}")
+
+
+def _choice(name: str, value: object, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+
+
+#: Named sets of options; :meth:`Config.from_preset` applies one with overrides.
+PRESETS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "paper": {
+        "iterations": 1000,
+        "content_weight": 1.0,
+        "style_weight": 1e3,
+        "content_layers": ("relu4_2",),
+        "style_layers": _STYLE_LAYERS,
+        "normalization": "paper",
+        "optimizer": "lbfgs",
+        "init": "noise",
+        "precision": "fp32",
+        "patience": None,
+    },
+    "blog": {
+        "size": 512,
+        "iterations": 5000,
+        "content_weight": 1e4,
+        "style_weight": 1e-2,
+        "tv_weight": 0.0,
+        "content_layers": ("block5_conv2",),
+        "style_layers": tuple(f"block{i}_conv1" for i in range(1, 6)),
+        "normalization": "blog",
+        "optimizer": "adam",
+        "learning_rate": 0.02,
+        "adam_beta1": 0.99,
+        "adam_eps": 0.1,
+        "init": "noise",
+        "precision": "fp32",
+        "patience": 200,
+        "tolerance": 1e-4,
+    },
+}

@@ -1,0 +1,417 @@
+"""The optimisation: minimise α·L_content + β·L_style (+ TV) over the pixels of the output.
+
+Gatys, Ecker & Bethge 2016, eq. 7. The network is frozen; the only parameter is the image,
+(1, 3, H, W) in [0, 1]. Targets (content features, style Gram matrices) are computed once.
+After every optimiser step a :class:`StepEvent` goes to the callback; this module prints
+nothing and writes no file.
+
+Pixels stay in [0, 1]: Adam steps are followed by a clip; L-BFGS iterations are followed by a
+projection onto [0, 1] *between* iterations, never inside its line search, so the line search
+always sees one smooth function.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+import time
+from collections import deque
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+
+import torch
+
+from . import losses
+from .config import INIT_KEYWORDS, Config, ConfigError
+from .images import ImageSource, load_image, resize_longest, resize_to
+from .vgg import VGG19Features, resolve_layer
+from .weights import load_weights
+
+__all__ = [
+    "NonFiniteLossError",
+    "Result",
+    "StepEvent",
+    "StyleTransfer",
+    "TransferInterrupted",
+    "resolve_device",
+    "resolve_precision",
+]
+
+
+@dataclass(frozen=True)
+class StepEvent:
+    """What happened in one optimiser step.
+
+    Losses are the weighted terms of the loss *evaluated at the start of the step*:
+    ``loss = content_loss + style_loss + tv_loss``, with ``content_loss = α·L_content`` etc.
+    ``layer_losses`` holds each layer's weighted share (``"content/relu4_2"``, ``"style/relu1_1"``).
+    """
+
+    step: int
+    total_steps: int
+    function_evals: int
+    loss: float
+    content_loss: float
+    style_loss: float
+    tv_loss: float
+    layer_losses: dict[str, float]
+    best_loss: float
+    elapsed: float
+    _current: Callable[[], torch.Tensor] = field(repr=False)
+    _best: Callable[[], torch.Tensor] = field(repr=False)
+
+    def image(self) -> torch.Tensor:
+        """A copy of the current image, (1, 3, H, W) float32 on the CPU, in [0, 1]."""
+        return self._current()
+
+    def best_image(self) -> torch.Tensor:
+        """A copy of the lowest-loss image so far, (1, 3, H, W) float32 on the CPU, in [0, 1]."""
+        return self._best()
+
+
+@dataclass(frozen=True)
+class Result:
+    """The outcome of a run.
+
+    Attributes:
+        image: the lowest-loss image evaluated, (1, 3, H, W) float32 on the CPU, in [0, 1].
+        loss: its total loss.
+        steps: optimiser steps taken; function_evals: loss evaluations (they differ for L-BFGS
+            with a line search).
+        stop_reason: ``"iterations"``, ``"converged"`` (patience rule), ``"interrupted"`` or
+            ``"non-finite"``.
+        seed, device, precision: as resolved for this run. elapsed: seconds.
+        history: total loss after each step.
+    """
+
+    image: torch.Tensor
+    loss: float
+    steps: int
+    function_evals: int
+    stop_reason: str
+    seed: int
+    device: str
+    precision: str
+    elapsed: float
+    history: list[float]
+
+
+class TransferInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a run. ``result`` carries the best image so far."""
+
+    def __init__(self, result: Result) -> None:
+        super().__init__("interrupted")
+        self.result = result
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or infinite. ``result`` carries the last finite best image."""
+
+    def __init__(self, message: str, result: Result) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+def _make_optimizer(cfg: Config, x: torch.Tensor) -> torch.optim.Optimizer:
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(
+            [x], lr=cfg.learning_rate, betas=(cfg.adam_beta1, cfg.adam_beta2), eps=cfg.adam_eps
+        )
+    # One L-BFGS iteration per step() call, so that every iteration emits an event and is
+    # followed by the projection onto [0, 1]. Its own stopping tests are off: ours decide.
+    return torch.optim.LBFGS(
+        [x],
+        lr=cfg.learning_rate,
+        max_iter=1,
+        max_eval=1 + 20,  # one evaluation at the start + the line search's budget
+        history_size=cfg.lbfgs_history,
+        tolerance_grad=-1.0,
+        tolerance_change=-1.0,
+        line_search_fn="strong_wolfe" if cfg.line_search else None,
+    )
+
+
+def resolve_device(name: str) -> torch.device:
+    """``"auto"`` → CUDA when available, else CPU; other names as given.
+
+    Raises:
+        ConfigError: CUDA asked for but not available.
+    """
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r} asked for, but CUDA is not available here")
+    return device
+
+
+def resolve_precision(name: str, device: torch.device) -> str:
+    """``"auto"`` → ``"bf16"`` where the hardware has native bf16 (CPU: AVX512-BF16 or AMX;
+    CUDA: compute capability ≥ 8), else ``"fp32"``."""
+    if name != "auto":
+        return name
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    cpu = torch.cpu
+    fast = (
+        getattr(cpu, "_is_avx512_bf16_supported", lambda: False)()
+        or getattr(cpu, "_is_amx_tile_supported", lambda: False)()
+    )
+    return "bf16" if fast else "fp32"
+
+
+class StyleTransfer:
+    """A reusable runner: the feature extractor is built once and reused across runs.
+
+    Args:
+        config: the options (see :class:`~painterly.config.Config`).
+
+    Raises:
+        ConfigError: invalid device for this machine.
+        WeightsError: the weights cannot be loaded.
+    """
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.device = resolve_device(config.device)
+        self.precision = resolve_precision(config.precision, self.device)
+        self.content_layers = [resolve_layer(n) for n in config.content_layers]
+        self.style_weights = {resolve_layer(k): v for k, v in config.layer_weights.items()}
+        self.layers = list(dict.fromkeys([*self.content_layers, *self.style_weights]))
+        self.vgg = VGG19Features(load_weights(config.weights), config.pooling, up_to=self.layers)
+        self.vgg.to(self.device)
+        if self.precision == "bf16":
+            self.vgg.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+
+    def _autocast(self) -> AbstractContextManager[object]:
+        if self.precision == "bf16":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return nullcontext()
+
+    def _features(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        with self._autocast():
+            features: dict[str, torch.Tensor] = self.vgg(image, self.layers)
+        return features
+
+    def targets(
+        self, content: torch.Tensor, style: torch.Tensor
+    ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """Content features P^l and style Gram matrices A^l (float32), computed once."""
+        norm = self.config.normalization
+        with torch.no_grad():
+            cf = self._features(content)
+            content_targets = {n: cf[n].float() for n in self.content_layers}
+            sf = self._features(style) if self.style_weights else {}
+            grams = {n: losses.gram_matrix(sf[n], norm) for n in self.style_weights}
+        return content_targets, grams
+
+    def prepare(
+        self, content: ImageSource, style: ImageSource
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Decode and resize the inputs: content to ``size`` on its longest side, style to the
+        same longest side. Returns tensors (1, 3, H, W) in [0, 1] on the run's device.
+
+        Raises:
+            ImageError: an input cannot be read.
+            ConfigError: the resized content is too small for the deepest layer.
+        """
+        size = self.config.size
+        c = resize_longest(load_image(content), size)
+        s = resize_longest(load_image(style), size)
+        need = self.config.min_side
+        for label, t in (("content", c), ("style", s)):
+            h, w = t.shape[-2:]
+            if min(h, w) < need:
+                raise ConfigError(
+                    f"the {label} image is {w}x{h} px at size {size}; the layers used need at "
+                    f"least {need} px on each side (raise --size or use shallower layers)"
+                )
+        return c.to(self.device), s.to(self.device)
+
+    def _init_image(self, content: torch.Tensor, style: torch.Tensor, seed: int) -> torch.Tensor:
+        init = self.config.init
+        h, w = content.shape[-2:]
+        if init == "content":
+            x = content.clone()
+        elif init == "noise":
+            gen = torch.Generator().manual_seed(seed)
+            x = torch.rand(content.shape, generator=gen).to(self.device)
+        elif init == "style":
+            x = resize_to(style, h, w)
+        else:
+            x = resize_to(load_image(init), h, w).to(self.device)
+        return x.contiguous()
+
+    def run(
+        self,
+        content: ImageSource,
+        style: ImageSource,
+        callback: Callable[[StepEvent], object] | None = None,
+    ) -> Result:
+        """Stylise ``content`` in the style of ``style``.
+
+        Args:
+            content, style: paths, Pillow images, or tensors (3, H, W) / (1, 3, H, W) in [0, 1].
+            callback: called after every step with a :class:`StepEvent`; a truthy return value
+                stops the run early (``stop_reason="stopped"``).
+
+        Returns:
+            A :class:`Result` with the lowest-loss image.
+
+        Raises:
+            TransferInterrupted: Ctrl-C; carries the best result so far.
+            NonFiniteLossError: NaN/inf loss; carries the last finite best image.
+            ImageError, ConfigError: bad inputs (before any compute).
+        """
+        cfg = self.config
+        seed = cfg.seed if cfg.seed is not None else secrets.randbelow(2**31)
+        content_t, style_t = self.prepare(content, style)
+        if cfg.init not in INIT_KEYWORDS:
+            load_image(cfg.init)  # fail on a bad init file before any compute
+        start = time.perf_counter()
+        p_targets, a_targets = self.targets(content_t, style_t)
+        x = self._init_image(content_t, style_t, seed).requires_grad_(True)
+        return self._optimise(x, p_targets, a_targets, seed, start, callback)
+
+    def _loss(
+        self,
+        x: torch.Tensor,
+        p_targets: dict[str, torch.Tensor],
+        a_targets: dict[str, torch.Tensor],
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        cfg = self.config
+        norm = cfg.normalization
+        feats = self._features(x)
+        terms: dict[str, torch.Tensor] = {}
+        zero = torch.zeros((), device=x.device)
+        content = zero
+        for name in self.content_layers:
+            term = losses.content_loss(feats[name], p_targets[name], norm)
+            term = term * (cfg.content_weight / len(self.content_layers))
+            terms[f"content/{name}"] = term
+            content = content + term
+        style = zero
+        if self.style_weights:
+            _, per_layer = losses.style_loss(feats, a_targets, self.style_weights, norm)
+            for name, term in per_layer.items():
+                terms[f"style/{name}"] = term * cfg.style_weight
+                style = style + terms[f"style/{name}"]
+        tv = losses.total_variation(x, norm) * cfg.tv_weight if cfg.tv_weight > 0 else zero
+        total = content + style + tv
+        terms["content"], terms["style"], terms["tv"], terms["total"] = content, style, tv, total
+        return total, terms
+
+    def _optimise(
+        self,
+        x: torch.Tensor,
+        p_targets: dict[str, torch.Tensor],
+        a_targets: dict[str, torch.Tensor],
+        seed: int,
+        start: float,
+        callback: Callable[[StepEvent], object] | None,
+    ) -> Result:
+        cfg = self.config
+        best = x.detach().clone()
+        best_loss = math.inf
+        evals = 0
+        history: list[float] = []
+        last: dict[str, torch.Tensor] = {}
+        cache: dict[str, torch.Tensor] = {}
+        use_cache = cfg.optimizer == "lbfgs" and cfg.line_search
+        # L-BFGS is invariant to the scale of the objective except for its first step,
+        # t = lr / |g|_1: with losses of order 1e13 that step is so small that the first
+        # curvature pair drowns in float32 rounding and the next step explodes. Dividing
+        # the objective by its starting value makes the first step meaningful. Adam is left
+        # alone: its ε (0.1 in the blog) is tied to the loss's own scale.
+        scale = 0.0  # set from the first evaluation
+
+        def closure() -> float:
+            nonlocal best_loss, evals, last, scale
+            # L-BFGS re-evaluates the point its line search accepted; answer from the cache.
+            if use_cache and cache and torch.equal(cache["x"], x):
+                x.grad = cache["grad"].clone()
+                return float(cache["loss"])
+            optimizer.zero_grad(set_to_none=True)
+            loss, terms = self._loss(x, p_targets, a_targets)
+            value = loss.item()
+            if not scale:
+                rescale = cfg.optimizer == "lbfgs" and math.isfinite(value) and value > 0
+                scale = 1.0 / value if rescale else 1.0
+            (loss * scale).backward()
+            evals += 1
+            if math.isfinite(value) and value < best_loss:
+                best_loss = value
+                best.copy_(x.detach().clamp(0, 1))
+            last = terms
+            assert x.grad is not None
+            if use_cache:
+                cache.update(x=x.detach().clone(), grad=x.grad.clone(), loss=loss.detach() * scale)
+            return value * scale
+
+        optimizer = _make_optimizer(cfg, x)
+
+        def result(reason: str, steps: int) -> Result:
+            return Result(
+                image=best.detach().to("cpu", torch.float32).clone(),
+                loss=best_loss,
+                steps=steps,
+                function_evals=evals,
+                stop_reason=reason,
+                seed=seed,
+                device=str(self.device),
+                precision=self.precision,
+                elapsed=time.perf_counter() - start,
+                history=history,
+            )
+
+        window: deque[float] = deque(maxlen=(cfg.patience or 0) + 1)
+        step = 0
+        reason = "iterations"
+        try:
+            if cfg.iterations == 0:
+                with torch.no_grad():
+                    loss, _ = self._loss(x, p_targets, a_targets)
+                best_loss = loss.item()
+            while step < cfg.iterations:
+                optimizer.step(closure)
+                step += 1
+                with torch.no_grad():
+                    if x.min() < 0 or x.max() > 1:
+                        x.clamp_(0, 1)
+                value = float(last["total"].detach())
+                if not math.isfinite(value):
+                    res = result("non-finite", step)
+                    raise NonFiniteLossError(
+                        f"the loss became {value} at step {step}; try a smaller learning rate or "
+                        "style weight",
+                        res,
+                    )
+                history.append(value)
+                event = StepEvent(
+                    step=step,
+                    total_steps=cfg.iterations,
+                    function_evals=evals,
+                    loss=value,
+                    content_loss=float(last["content"].detach()),
+                    style_loss=float(last["style"].detach()),
+                    tv_loss=float(last["tv"].detach()),
+                    layer_losses={k: float(v.detach()) for k, v in last.items() if "/" in k},
+                    best_loss=best_loss,
+                    elapsed=time.perf_counter() - start,
+                    _current=lambda: x.detach().to("cpu", torch.float32).clone(),
+                    _best=lambda: best.detach().to("cpu", torch.float32).clone(),
+                )
+                if callback is not None and callback(event):
+                    reason = "stopped"
+                    break
+                if cfg.patience:
+                    window.append(best_loss)
+                    if len(window) == window.maxlen and window[-1] > window[0] * (
+                        1 - cfg.tolerance
+                    ):
+                        reason = "converged"
+                        break
+        except KeyboardInterrupt:
+            raise TransferInterrupted(result("interrupted", step)) from None
+        return result(reason, step)

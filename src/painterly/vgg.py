@@ -1,0 +1,196 @@
+"""VGG19 as a frozen feature extractor, addressed by the field's layer names.
+
+Layer names are Caffe's: ``conv1_1`` … ``conv5_4`` (before the ReLU), ``relu1_1`` … ``relu5_4``
+(after it) and ``pool1`` … ``pool5``. The Keras names of the blog are accepted as aliases:
+``blockB_convI`` is the *rectified* output ``reluB_I`` (a Keras conv layer includes its ReLU) and
+``blockB_pool`` is ``poolB``.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .weights import CONV_NAMES, VGGWeights, load_weights
+
+__all__ = [
+    "LAYER_ALIASES",
+    "LAYER_NAMES",
+    "VGG19Features",
+    "layer_stride",
+    "resolve_layer",
+]
+
+Pooling = Literal["max", "avg"]
+
+_BLOCKS = ((1, 2), (2, 2), (3, 4), (4, 4), (5, 4))
+
+#: Every addressable layer, in network order.
+LAYER_NAMES: tuple[str, ...] = tuple(
+    name
+    for block, count in _BLOCKS
+    for name in (
+        *(n for i in range(1, count + 1) for n in (f"conv{block}_{i}", f"relu{block}_{i}")),
+        f"pool{block}",
+    )
+)
+
+#: Keras (blog) names → Caffe names.
+LAYER_ALIASES: dict[str, str] = {
+    **{
+        f"block{block}_conv{i}": f"relu{block}_{i}"
+        for block, count in _BLOCKS
+        for i in range(1, count + 1)
+    },
+    **{f"block{block}_pool": f"pool{block}" for block, _ in _BLOCKS},
+}
+
+_INDEX = {name: i for i, name in enumerate(LAYER_NAMES)}
+
+# ImageNet statistics. Caffe's mean is per BGR channel on the 0-255 scale.
+_CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+_TORCHVISION_MEAN = (0.485, 0.456, 0.406)
+_TORCHVISION_STD = (0.229, 0.224, 0.225)
+
+
+def resolve_layer(name: str) -> str:
+    """Return the Caffe name of a layer given by its Caffe or Keras name.
+
+    Raises:
+        ValueError: the name is unknown; the message suggests the closest known names.
+    """
+    key = name.strip()
+    if key in _INDEX:
+        return key
+    if key in LAYER_ALIASES:
+        return LAYER_ALIASES[key]
+    known = [*LAYER_NAMES, *LAYER_ALIASES]
+    close = difflib.get_close_matches(key, known, n=3, cutoff=0.6)
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    raise ValueError(f"unknown VGG19 layer {name!r}{hint} (`painterly layers` lists them)")
+
+
+def layer_stride(name: str) -> int:
+    """How many input pixels one position of ``name``'s feature map spans (2 ** pools before it)."""
+    canonical = resolve_layer(name)
+    pools = sum(1 for n in LAYER_NAMES[: _INDEX[canonical]] if n.startswith("pool"))
+    return 1 << (pools + canonical.startswith("pool"))
+
+
+class VGG19Features(nn.Module):
+    """VGG19's convolutional part, frozen, returning the feature maps asked for by name.
+
+    Args:
+        weights: a :class:`~painterly.weights.VGGWeights` or a source for
+            :func:`~painterly.weights.load_weights` (``"embedded"``, ``"torchvision"``, a path).
+        pooling: ``"max"`` (the network as trained) or ``"avg"`` (Gatys et al. 2016, §2, report
+            slightly more appealing results with average pooling).
+        up_to: if given, layers after the deepest of these are not built at all.
+
+    The parameters never require gradients; the module is always in eval mode.
+    """
+
+    def __init__(
+        self,
+        weights: VGGWeights | str = "embedded",
+        pooling: Pooling = "max",
+        up_to: Iterable[str] | None = None,
+    ) -> None:
+        super().__init__()
+        if pooling not in ("max", "avg"):
+            raise ValueError(f"pooling must be 'max' or 'avg', not {pooling!r}")
+        if isinstance(weights, str):
+            weights = load_weights(weights)
+        self.pooling: Pooling = pooling
+        self.preprocessing = weights.preprocessing
+        last = len(LAYER_NAMES) - 1
+        if up_to is not None:
+            wanted = [_INDEX[resolve_layer(n)] for n in up_to]
+            last = max(wanted) if wanted else -1
+        self._names = LAYER_NAMES[: last + 1]
+        self.convs: dict[str, nn.Conv2d] = {}
+        for name in CONV_NAMES:
+            if name not in self._names:
+                break
+            kernel, bias = weights.convs[name]
+            conv = nn.Conv2d(kernel.shape[1], kernel.shape[0], 3, padding=1)
+            with torch.no_grad():
+                conv.weight.copy_(kernel)
+                assert conv.bias is not None
+                conv.bias.copy_(bias)
+            self.convs[name] = conv
+            self.add_module(name, conv)
+        if weights.preprocessing == "caffe":
+            mean = torch.tensor(_CAFFE_MEAN_BGR) / 255.0
+            std = torch.full((3,), 1.0 / 255.0)
+        else:
+            mean, std = torch.tensor(_TORCHVISION_MEAN), torch.tensor(_TORCHVISION_STD)
+        self.register_buffer("mean", mean.view(1, 3, 1, 1))
+        self.register_buffer("std", std.view(1, 3, 1, 1))
+        self.requires_grad_(False)
+        self.eval()
+
+    def train(self, mode: bool = True) -> VGG19Features:
+        """Ignored: the extractor stays in eval mode."""
+        return super().train(False)
+
+    @property
+    def deepest_layer(self) -> str | None:
+        """The last layer this (possibly truncated) network can return."""
+        return self._names[-1] if self._names else None
+
+    def preprocess(self, image: torch.Tensor) -> torch.Tensor:
+        """Map an RGB image in [0, 1], shape (B, 3, H, W), to the network's input space."""
+        if self.preprocessing == "caffe":
+            image = image.flip(1)  # RGB -> BGR
+        mean, std = self.mean, self.std
+        assert isinstance(mean, torch.Tensor) and isinstance(std, torch.Tensor)
+        return (image - mean.to(image.dtype)) / std.to(image.dtype)
+
+    def forward(self, image: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
+        """Compute feature maps.
+
+        Args:
+            image: RGB, shape (B, 3, H, W), values nominally in [0, 1] (not clamped here).
+            layers: layer names (Caffe or Keras); the computation stops at the deepest one.
+
+        Returns:
+            ``{name as given: features (B, C_l, H_l, W_l)}``, where H_l = H / layer_stride.
+
+        Raises:
+            ValueError: an unknown layer, or one beyond this network's ``up_to``, or an image
+                whose shape is not (B, 3, H, W).
+        """
+        if image.dim() != 4 or image.shape[1] != 3:
+            raise ValueError(f"expected an image of shape (B, 3, H, W), got {tuple(image.shape)}")
+        wanted: dict[str, list[str]] = {}
+        for name in layers:
+            canonical = resolve_layer(name)
+            if canonical not in _INDEX or _INDEX[canonical] >= len(self._names):
+                raise ValueError(f"layer {name!r} lies beyond this network's last layer")
+            wanted.setdefault(canonical, []).append(name)
+        if not wanted:
+            return {}
+        last = max(_INDEX[c] for c in wanted)
+        out: dict[str, torch.Tensor] = {}
+        x = self.preprocess(image)
+        weight = self.convs["conv1_1"].weight
+        if weight.is_contiguous(memory_format=torch.channels_last):
+            x = x.contiguous(memory_format=torch.channels_last)
+        for name in self._names[: last + 1]:
+            if name.startswith("conv"):
+                x = self.convs[name](x)
+            elif name.startswith("relu"):
+                x = F.relu(x)
+            elif self.pooling == "max":
+                x = F.max_pool2d(x, 2, 2)
+            else:
+                x = F.avg_pool2d(x, 2, 2)
+            for given in wanted.get(name, ()):
+                out[given] = x
+        return out
