@@ -31,8 +31,8 @@ test: $(STAMP)
 
 ## lint: ruff (lint + format) and mypy on the package
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests $(wildcard benchmarks)
+	$(BIN)/ruff format --check src tests $(wildcard benchmarks)
 	$(BIN)/mypy src/painterly
 
 clean:

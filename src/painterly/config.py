@@ -136,7 +136,7 @@ class Config:
     def layer_weights(self) -> dict[str, float]:
         """``{style layer: w_l}``, equal 1/L when ``style_layer_weights`` is ``None``."""
         n = len(self.style_layers)
-        weights = self.style_layer_weights or (1.0 / n,) * n
+        weights = self.style_layer_weights or (1.0 / max(n, 1),) * n
         return dict(zip(self.style_layers, weights, strict=True))
 
     @property

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
+import secrets
 import warnings
 from pathlib import Path
 from typing import TypeAlias
@@ -203,12 +203,14 @@ def save_image(image: torch.Tensor | Image.Image, path: str | os.PathLike[str]) 
     pil = image if isinstance(image, Image.Image) else to_pil(image)
     options = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    # A fresh name in the same folder (so the rename is atomic), opened exclusively; unlike
+    # mkstemp it gets the usual permissions from the umask.
+    tmp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.part")
     try:
-        with os.fdopen(fd, "wb") as f:
+        with open(tmp, "xb") as f:
             pil.save(f, format=fmt, **options)
         os.replace(tmp, target)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return target

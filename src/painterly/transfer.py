@@ -46,6 +46,8 @@ class StepEvent:
     Losses are the weighted terms of the loss *evaluated at the start of the step*:
     ``loss = content_loss + style_loss + tv_loss``, with ``content_loss = α·L_content`` etc.
     ``layer_losses`` holds each layer's weighted share (``"content/relu4_2"``, ``"style/relu1_1"``).
+    :meth:`image` and :meth:`best_image` copy the run's state at the moment they are called:
+    call them inside the callback.
     """
 
     step: int
@@ -407,7 +409,7 @@ class StyleTransfer:
                     break
                 if cfg.patience:
                     window.append(best_loss)
-                    if len(window) == window.maxlen and window[-1] > window[0] * (
+                    if len(window) == window.maxlen and window[-1] >= window[0] * (
                         1 - cfg.tolerance
                     ):
                         reason = "converged"

@@ -1,0 +1,126 @@
+"""The command line end to end."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from painterly import cli
+from painterly.sheet import sheet_size
+
+from .conftest import CONTENT, STYLE
+
+FAST = ["--size", "64", "--iterations", "3", "--seed", "0", "--precision", "fp32", "-q"]
+
+
+def test_stylize_end_to_end_in_a_subprocess(tmp_path: Path) -> None:
+    out = tmp_path / "out" / "cat.jpg"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "painterly",
+            "stylize",
+            str(CONTENT),
+            str(STYLE),
+            "-o",
+            str(out),
+            "--size",
+            "64",
+            "--iterations",
+            "3",
+            "--seed",
+            "0",
+            "--save-every",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    with Image.open(out) as im:
+        assert im.format == "JPEG" and im.mode == "RGB" and max(im.size) == 64
+    assert "seed 0" in proc.stderr
+    assert [p.name for p in (tmp_path / "out" / "cat_steps").iterdir()] == ["step_00002.png"]
+
+
+def test_missing_input_exits_2_before_loading_the_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = cli.main(
+        ["stylize", str(tmp_path / "nope.jpg"), str(STYLE), "-o", str(tmp_path / "o.png")]
+    )
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "nope.jpg" in err and "Traceback" not in err
+    assert not (tmp_path / "o.png").exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "match"),
+    [
+        (["--style-weight", "-1"], "style_weight"),
+        (["--style-weight", "nan"], "style_weight"),
+        (["--style-layers", "relu4_6"], "did you mean"),
+        (["--init", "missing.png"], "missing.png"),
+        (["--save-dir", "x"], "--save-every"),
+        (["--device", "cuda:7"], "CUDA|cuda"),
+    ],
+)
+def test_bad_options_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], match: str
+) -> None:
+    code = cli.main(
+        ["stylize", str(CONTENT), str(STYLE), "-o", str(tmp_path / "o.png"), *FAST, *extra]
+    )
+    assert code == 2
+    assert re.search(match, capsys.readouterr().err)
+
+
+def test_bad_outputs_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert (
+        cli.main(["stylize", str(CONTENT), str(STYLE), "-o", str(tmp_path / "o.xyz"), *FAST]) == 2
+    )
+    assert (
+        cli.main(["stylize", str(CONTENT), str(STYLE), "-o", str(tmp_path / "noext"), *FAST]) == 2
+    )
+    assert cli.main(["stylize", str(CONTENT), str(STYLE), "-o", str(CONTENT), *FAST]) == 2
+    err = capsys.readouterr().err
+    assert "overwrite an input" in err and ".xyz" in err
+
+
+def test_sweep_writes_a_sheet_of_the_right_size(tmp_path: Path) -> None:
+    out = tmp_path / "sheet.png"
+    code = cli.main(
+        [
+            "sweep",
+            str(CONTENT),
+            str(STYLE),
+            "--content-weights",
+            "1e1,1e4",
+            "--style-weight",
+            "1e-2",
+            "-o",
+            str(out),
+            *FAST,
+        ]
+    )
+    assert code == 0
+    tiles = sorted((tmp_path / "sheet_tiles").iterdir())
+    assert len(tiles) == 2
+    images = [Image.open(p) for p in (CONTENT, STYLE, *tiles)]
+    height = images[-1].height
+    with Image.open(out) as sheet:
+        assert sheet.size == sheet_size(images, height)
+
+
+def test_layers_lists_names_and_aliases(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["layers"]) == 0
+    out = capsys.readouterr().out
+    assert "relu5_2" in out and "block5_conv2" in out and "pool5" in out

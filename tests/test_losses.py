@@ -1,0 +1,123 @@
+"""Each loss against a direct, independent implementation of its formula (DESIGN.md)."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+
+from painterly import losses
+
+
+def _feats(seed: int, c: int = 6, h: int = 5, w: int = 7) -> torch.Tensor:
+    return torch.randn(1, c, h, w, generator=torch.Generator().manual_seed(seed))
+
+
+def _gram_loops(f: torch.Tensor) -> torch.Tensor:
+    _, n, h, w = f.shape
+    g = torch.zeros(n, n, dtype=torch.float64)
+    for i, j in itertools.product(range(n), range(n)):
+        g[i, j] = sum(
+            float(f[0, i, y, x]) * float(f[0, j, y, x]) for y in range(h) for x in range(w)
+        )
+    return g
+
+
+def test_gram_matches_explicit_sum_paper_and_blog() -> None:
+    f = _feats(0)
+    expected = _gram_loops(f)
+    m = f.shape[2] * f.shape[3]
+    torch.testing.assert_close(
+        losses.gram_matrix(f, "paper")[0].double(), expected, rtol=1e-5, atol=1e-5
+    )
+    torch.testing.assert_close(
+        losses.gram_matrix(f, "blog")[0].double(), expected / m, rtol=1e-5, atol=1e-6
+    )
+
+
+def test_gram_is_float32_and_layout_independent() -> None:
+    f = _feats(1, c=16, h=8, w=8)
+    cl = f.contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(losses.gram_matrix(cl), losses.gram_matrix(f))
+    g16 = losses.gram_matrix(f.bfloat16())
+    assert g16.dtype == torch.float32
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert losses.gram_matrix(f).dtype == torch.float32
+
+
+def test_content_loss_formulas_and_factor() -> None:
+    f, p = _feats(2), _feats(3)
+    d = (f.double() - p.double()).flatten()
+    paper = 0.5 * float((d**2).sum())
+    blog = float((d**2).sum()) / d.numel()
+    assert losses.content_loss(f, p, "paper").item() == pytest.approx(paper, rel=1e-5)
+    assert losses.content_loss(f, p, "blog").item() == pytest.approx(blog, rel=1e-5)
+    n, m = f.shape[1], f.shape[2] * f.shape[3]
+    # L_content(blog) = 2 / (N M) * L_content(paper)
+    assert blog == pytest.approx(2.0 / (n * m) * paper, rel=1e-9)
+
+
+def test_style_layer_loss_formulas_and_factor() -> None:
+    f, s = _feats(4), _feats(5, h=9, w=3)  # the style may have another spatial size
+    n, m = f.shape[1], f.shape[2] * f.shape[3]
+    g, a = _gram_loops(f), _gram_loops(s)
+    paper = float(((g - a) ** 2).sum()) / (4 * n**2 * m**2)
+    ms = s.shape[2] * s.shape[3]
+    blog = float(((g / m - a / ms) ** 2).mean())
+    got_paper = losses.style_layer_loss(f, losses.gram_matrix(s, "paper"), "paper").item()
+    got_blog = losses.style_layer_loss(f, losses.gram_matrix(s, "blog"), "blog").item()
+    assert got_paper == pytest.approx(paper, rel=1e-4)
+    assert got_blog == pytest.approx(blog, rel=1e-4)
+    # Same spatial size: E_l(blog) = 4 * E_l(paper).
+    s2 = _feats(6)
+    e_paper = losses.style_layer_loss(f, losses.gram_matrix(s2, "paper"), "paper").item()
+    e_blog = losses.style_layer_loss(f, losses.gram_matrix(s2, "blog"), "blog").item()
+    assert e_blog == pytest.approx(4 * e_paper, rel=1e-4)
+
+
+def test_style_loss_is_weighted_sum_of_layers() -> None:
+    feats = {"a": _feats(7), "b": _feats(8, c=3)}
+    targets = {
+        k: losses.gram_matrix(_feats(9 + i, c=v.shape[1])) for i, (k, v) in enumerate(feats.items())
+    }
+    weights = {"a": 0.25, "b": 2.0}
+    total, per = losses.style_loss(feats, targets, weights)
+    expected = sum(
+        w * losses.style_layer_loss(feats[k], targets[k]).item() for k, w in weights.items()
+    )
+    assert total.item() == pytest.approx(expected, rel=1e-6)
+    assert per["b"].item() == pytest.approx(
+        2.0 * losses.style_layer_loss(feats["b"], targets["b"]).item()
+    )
+
+
+def test_style_loss_zero_at_target_and_positive_elsewhere() -> None:
+    f = _feats(10)
+    assert losses.style_layer_loss(f, losses.gram_matrix(f)).item() == pytest.approx(0.0, abs=1e-9)
+    assert losses.style_layer_loss(f, losses.gram_matrix(2 * f)).item() > 0
+
+
+def test_total_variation_explicit() -> None:
+    x = torch.rand(1, 3, 4, 5, generator=torch.Generator().manual_seed(11))
+    dh = [
+        float(x[0, c, i + 1, j] - x[0, c, i, j]) ** 2
+        for c in range(3)
+        for i in range(3)
+        for j in range(5)
+    ]
+    dw = [
+        float(x[0, c, i, j + 1] - x[0, c, i, j]) ** 2
+        for c in range(3)
+        for i in range(4)
+        for j in range(4)
+    ]
+    assert losses.total_variation(x, "paper").item() == pytest.approx(sum(dh) + sum(dw), rel=1e-5)
+    blog = sum(dh) / len(dh) + sum(dw) / len(dw)
+    assert losses.total_variation(x, "blog").item() == pytest.approx(blog, rel=1e-5)
+    assert losses.total_variation(torch.full((1, 3, 4, 4), 0.3)).item() == 0.0
+
+
+def test_unknown_normalization_raises() -> None:
+    with pytest.raises(ValueError, match="normalization"):
+        losses.gram_matrix(_feats(0), "keras")  # type: ignore[arg-type]

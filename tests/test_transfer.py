@@ -1,0 +1,147 @@
+"""The optimisation on real weights and tiny images."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from painterly import losses
+from painterly.config import Config
+from painterly.images import load_image, save_image
+from painterly.transfer import StepEvent, StyleTransfer, TransferInterrupted
+
+from .conftest import CONTENT, STYLE
+
+FAST = {"size": 96, "precision": "fp32", "patience": None, "seed": 0}
+
+
+def test_zero_iterations_from_content_returns_the_input(tmp_path, content_small) -> None:
+    h, w = content_small.shape[-2:]
+    cfg = Config(
+        iterations=0,
+        init="content",
+        size=max(h, w),
+        **{k: v for k, v in FAST.items() if k != "size"},
+    )
+    result = StyleTransfer(cfg).run(content_small, STYLE)
+    path = save_image(result.image, tmp_path / "round.png")
+    assert (load_image(path) - content_small).abs().max().item() <= 1 / 255 + 1e-6
+    assert result.steps == 0
+
+
+def _style_distance(image: torch.Tensor, runner: StyleTransfer, style: torch.Tensor) -> float:
+    with torch.no_grad():
+        layers = list(runner.style_weights)
+        fx = runner.vgg(image, layers)
+        fs = runner.vgg(style, layers)
+        return sum(losses.style_layer_loss(fx[n], losses.gram_matrix(fs[n])).item() for n in layers)
+
+
+def test_short_run_lowers_loss_and_moves_grams_toward_style() -> None:
+    cfg = Config(iterations=15, **FAST)
+    runner = StyleTransfer(cfg)
+    events: list[StepEvent] = []
+    result = runner.run(CONTENT, STYLE, events.append)
+    assert [e.step for e in events] == list(range(1, 16))
+    assert events[-1].best_loss < 0.5 * events[0].loss
+    assert result.loss == pytest.approx(min(e.loss for e in events))
+    content, style = runner.prepare(CONTENT, STYLE)
+    assert _style_distance(result.image, runner, style) < 0.5 * _style_distance(
+        content, runner, style
+    )
+    e = events[-1]
+    assert e.loss == pytest.approx(e.content_loss + e.style_loss + e.tv_loss, rel=1e-5)
+    assert set(e.layer_losses) == {"content/relu4_2"} | {f"style/relu{i}_1" for i in range(1, 6)}
+    assert result.image.min() >= 0 and result.image.max() <= 1
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_same_seed_same_picture_from_noise(optimizer: str) -> None:
+    cfg = Config(
+        iterations=4,
+        init="noise",
+        optimizer=optimizer,
+        learning_rate=1.0 if optimizer == "lbfgs" else 0.02,
+        **FAST,
+    )
+    a = StyleTransfer(cfg).run(CONTENT, STYLE).image
+    b = StyleTransfer(cfg).run(CONTENT, STYLE).image
+    c = StyleTransfer(cfg.replace(seed=1)).run(CONTENT, STYLE).image
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+
+
+def test_adam_keeps_pixels_in_range_and_tv_term_reported() -> None:
+    cfg = Config(iterations=3, optimizer="adam", learning_rate=0.5, tv_weight=10.0, **FAST)
+    events: list[StepEvent] = []
+    result = StyleTransfer(cfg).run(CONTENT, STYLE, events.append)
+    for e in events:
+        img = e.image()
+        assert img.min() >= 0 and img.max() <= 1
+        assert e.tv_loss > 0
+    assert result.image.min() >= 0 and result.image.max() <= 1
+
+
+def test_best_image_is_a_copy_not_a_reference() -> None:
+    cfg = Config(iterations=6, **FAST)
+    seen: list[tuple[torch.Tensor, torch.Tensor]] = []
+    StyleTransfer(cfg).run(CONTENT, STYLE, lambda e: seen.append((e.best_image(), e.image())))
+    (best_1, current_1), (best_6, current_6) = seen[0], seen[-1]
+    assert not torch.equal(best_1, best_6)  # later steps did not overwrite the earlier copy
+    assert not torch.equal(current_1, current_6)
+
+
+def test_patience_stops_a_run_that_makes_no_progress() -> None:
+    # Content only, starting at the content: the loss is 0 and cannot improve.
+    cfg = Config(
+        iterations=50,
+        style_layers=(),
+        patience=3,
+        **{k: v for k, v in FAST.items() if k != "patience"},
+    )
+    result = StyleTransfer(cfg).run(CONTENT, STYLE)
+    assert result.stop_reason == "converged"
+    assert result.steps == 4
+
+
+def test_callback_can_stop_and_ctrl_c_keeps_the_best_image() -> None:
+    cfg = Config(iterations=20, **FAST)
+    result = StyleTransfer(cfg).run(CONTENT, STYLE, lambda e: e.step >= 3)
+    assert (result.stop_reason, result.steps) == ("stopped", 3)
+
+    def interrupt(event: StepEvent) -> None:
+        if event.step == 4:
+            raise KeyboardInterrupt
+
+    with pytest.raises(TransferInterrupted) as info:
+        StyleTransfer(cfg).run(CONTENT, STYLE, interrupt)
+    partial = info.value.result
+    assert partial.stop_reason == "interrupted" and partial.steps == 4
+    assert partial.image.shape[0] == 1 and torch.isfinite(partial.image).all()
+
+
+def test_bf16_reaches_the_fp32_loss() -> None:
+    base = Config(iterations=20, **FAST)
+    fp32 = StyleTransfer(base)
+    r32 = fp32.run(CONTENT, STYLE)
+    r16 = StyleTransfer(base.replace(precision="bf16")).run(CONTENT, STYLE)
+    assert r16.precision == "bf16"
+    # Evaluate both final images with the fp32 loss.
+    content, style = fp32.prepare(CONTENT, STYLE)
+    p, a = fp32.targets(content, style)
+    with torch.no_grad():
+        l32 = fp32._loss(r32.image, p, a)[0].item()
+        l16 = fp32._loss(r16.image, p, a)[0].item()
+    assert l16 == pytest.approx(l32, rel=0.15)
+
+
+def test_style_and_file_init(tmp_path) -> None:
+    init_file = save_image(torch.full((1, 3, 10, 10), 0.25), tmp_path / "init.png")
+    for init in ("style", str(init_file)):
+        cfg = Config(iterations=0, init=init, **FAST)
+        img = StyleTransfer(cfg).run(CONTENT, STYLE).image
+        content = load_image(CONTENT)
+        assert img.shape[-1] == 96 and img.shape[-2] == round(
+            96 * content.shape[-2] / content.shape[-1]
+        )
+    assert img.mean().item() == pytest.approx(0.25, abs=0.01)
