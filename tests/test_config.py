@@ -61,6 +61,7 @@ def test_overrides_apply_on_top_of_preset() -> None:
         ({"device": "tpu"}, "device"),
         ({"seed": -5}, "seed"),
         ({"content_layers": (), "style_layers": ()}, "at least one"),
+        ({"optimizer": "adam", "line_search": True}, "lbfgs optimizer only"),
     ],
 )
 def test_invalid_options_raise(changes: dict[str, object], match: str) -> None:

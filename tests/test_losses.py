@@ -121,3 +121,19 @@ def test_total_variation_explicit() -> None:
 def test_unknown_normalization_raises() -> None:
     with pytest.raises(ValueError, match="normalization"):
         losses.gram_matrix(_feats(0), "keras")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_gram_gradient_matches_autograd_of_the_formula(channels_last: bool) -> None:
+    f = _feats(12, c=5, h=4, w=6).double()
+    if channels_last:
+        f = f.contiguous(memory_format=torch.channels_last)
+    f.requires_grad_(True)
+    weight = torch.randn(1, 5, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(13))
+    (losses.gram_matrix(f) * weight).sum().backward()
+    assert f.grad is not None
+    ref = f.detach().clone().requires_grad_(True)
+    x = ref.reshape(1, 5, 24)
+    ((x @ x.transpose(1, 2)) * weight).sum().backward()
+    assert ref.grad is not None
+    torch.testing.assert_close(f.grad.double(), ref.grad, rtol=1e-5, atol=1e-5)

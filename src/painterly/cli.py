@@ -87,13 +87,13 @@ _OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
 ]
 
 
-def _add_transfer_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("style transfer options (defaults: the chosen preset)")
+def _add_transfer_options(parser: argparse.ArgumentParser, preset: str = "default") -> None:
+    group = parser.add_argument_group("style transfer options (defaults shown: the default preset)")
     group.add_argument(
         "--preset",
         choices=tuple(PRESETS),
-        default="default",
-        help="set of defaults (default: default)",
+        default=preset,
+        help=f"set of defaults (default: {preset})",
     )
     for flag, name, spec in _OPTIONS:
         kwargs = dict(spec)
@@ -110,7 +110,12 @@ def _add_transfer_options(parser: argparse.ArgumentParser) -> None:
     out.add_argument(
         "--save-dir", type=Path, help="folder for those (default: OUT's name + _steps)"
     )
-    out.add_argument("-q", "--quiet", action="store_true", help="no progress bar or messages")
+    out.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress bar; only the final line (with the seed)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -141,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--content-weights", type=_csv(float), required=True, metavar="A1,A2,…", help="values of α"
     )
-    _add_transfer_options(s)
+    _add_transfer_options(s, preset="blog-fast")
 
     sub.add_parser("layers", help="list VGG19 layer names and their Keras aliases")
     return parser
@@ -261,7 +266,7 @@ def _stylize(args: argparse.Namespace) -> int:
     save_image(result.image, args.output)
     h, w = result.image.shape[-2:]
     _say(
-        args.quiet,
+        False,  # the one line --quiet keeps: it holds the seed
         f"painterly: wrote {args.output} ({w}x{h}) in {result.elapsed:.1f} s — "
         f"{result.steps} steps, {result.function_evals} evaluations, loss "
         f"{result.loss:.4g}, stopped by {result.stop_reason}; seed {result.seed}",
@@ -305,7 +310,7 @@ def _sweep(args: argparse.Namespace) -> int:
     )
     save_image(sheet, args.output)
     _say(
-        args.quiet,
+        False,  # the one line --quiet keeps: it holds the seed
         f"painterly: wrote {args.output} and {len(images)} tiles in {tiles_dir} "
         f"in {time.perf_counter() - started:.1f} s; seed {base.seed}",
     )
@@ -342,3 +347,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except NonFiniteLossError:
         return EXIT_NONFINITE
+    except BrokenPipeError:  # `painterly layers | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK

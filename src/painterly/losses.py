@@ -20,8 +20,8 @@ Every Gram matrix and every sum is computed in float32, whatever dtype the featu
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Literal
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
 
 import torch
 
@@ -46,6 +46,26 @@ def _no_autocast(t: torch.Tensor) -> torch.autocast:
     return torch.autocast(t.device.type, enabled=False)
 
 
+class _Gram(torch.autograd.Function):
+    """G = Xᵀ X for X of shape (B, M, N), with the one-product backward dX = X (dG + dGᵀ).
+
+    Autograd's own backward of ``X.mT @ X`` runs two products and adds them.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        return torch.matmul(x.transpose(1, 2), x)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        (x,) = ctx.saved_tensors
+        return torch.matmul(x, grad + grad.transpose(1, 2))
+
+
+_gram: Callable[[torch.Tensor], torch.Tensor] = _Gram.apply
+
+
 def gram_matrix(features: torch.Tensor, normalization: Normalization = "paper") -> torch.Tensor:
     """Gram matrix of feature maps: G = F Fᵀ (paper, eq. 3), or F Fᵀ / M (blog).
 
@@ -61,12 +81,11 @@ def gram_matrix(features: torch.Tensor, normalization: Normalization = "paper") 
     with _no_autocast(features):
         f = features.float()
         if f.is_contiguous(memory_format=torch.channels_last) and not f.is_contiguous():
-            # (B, H, W, N) is contiguous: use it as an (M, N) matrix without a transposing copy.
+            # (B, H, W, N) is contiguous: an (M, N) matrix without a transposing copy.
             x = f.permute(0, 2, 3, 1).reshape(b, h * w, n)
-            gram = x.transpose(1, 2) @ x
         else:
-            x = f.reshape(b, n, h * w)
-            gram = x @ x.transpose(1, 2)
+            x = f.reshape(b, n, h * w).transpose(1, 2)
+        gram = _gram(x)
         if normalization == "blog":
             gram = gram / (h * w)
     return gram

@@ -17,7 +17,6 @@ import secrets
 import time
 from collections import deque
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
 import torch
@@ -184,16 +183,12 @@ class StyleTransfer:
         self.vgg = VGG19Features(load_weights(config.weights), config.pooling, up_to=self.layers)
         self.vgg.to(self.device)
         if self.precision == "bf16":
-            self.vgg.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-
-    def _autocast(self) -> AbstractContextManager[object]:
-        if self.precision == "bf16":
-            return torch.autocast(self.device.type, dtype=torch.bfloat16)
-        return nullcontext()
+            # bf16 weights rather than autocast: autocast would re-cast the frozen fp32
+            # weights at every call. Grams and losses still run in float32 (losses.py).
+            self.vgg.to(dtype=torch.bfloat16, memory_format=torch.channels_last)  # type: ignore[call-overload]
 
     def _features(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
-        with self._autocast():
-            features: dict[str, torch.Tensor] = self.vgg(image, self.layers)
+        features: dict[str, torch.Tensor] = self.vgg(image, self.layers)
         return features
 
     def targets(

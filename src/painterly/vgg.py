@@ -130,8 +130,9 @@ class VGG19Features(nn.Module):
             std = torch.full((3,), 1.0 / 255.0)
         else:
             mean, std = torch.tensor(_TORCHVISION_MEAN), torch.tensor(_TORCHVISION_STD)
-        self.register_buffer("mean", mean.view(1, 3, 1, 1))
-        self.register_buffer("std", std.view(1, 3, 1, 1))
+        # Plain tuples, not buffers: they must stay float32 when the network is cast to bf16.
+        self._mean: tuple[float, ...] = tuple(mean.tolist())
+        self._std: tuple[float, ...] = tuple(std.tolist())
         self.requires_grad_(False)
         self.eval()
 
@@ -148,9 +149,9 @@ class VGG19Features(nn.Module):
         """Map an RGB image in [0, 1], shape (B, 3, H, W), to the network's input space."""
         if self.preprocessing == "caffe":
             image = image.flip(1)  # RGB -> BGR
-        mean, std = self.mean, self.std
-        assert isinstance(mean, torch.Tensor) and isinstance(std, torch.Tensor)
-        return (image - mean.to(image.dtype)) / std.to(image.dtype)
+        mean = torch.tensor(self._mean, dtype=image.dtype, device=image.device).view(1, 3, 1, 1)
+        std = torch.tensor(self._std, dtype=image.dtype, device=image.device).view(1, 3, 1, 1)
+        return (image - mean) / std
 
     def forward(self, image: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
         """Compute feature maps.
@@ -178,8 +179,10 @@ class VGG19Features(nn.Module):
             return {}
         last = max(_INDEX[c] for c in wanted)
         out: dict[str, torch.Tensor] = {}
-        x = self.preprocess(image)
         weight = self.convs["conv1_1"].weight
+        # The network's dtype and memory format decide the computation's (bf16 weights:
+        # bf16 convolutions); the image's own gradient stays in its dtype.
+        x = self.preprocess(image).to(weight.dtype)
         if weight.is_contiguous(memory_format=torch.channels_last):
             x = x.contiguous(memory_format=torch.channels_last)
         for name in self._names[: last + 1]:
