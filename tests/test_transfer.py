@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from painterly import losses
-from painterly.config import Config
+from painterly.config import Config, ConfigError
 from painterly.images import load_image, save_image
 from painterly.transfer import StepEvent, StyleTransfer, TransferInterrupted
 
@@ -145,3 +145,32 @@ def test_style_and_file_init(tmp_path) -> None:
             96 * content.shape[-2] / content.shape[-1]
         )
     assert img.mean().item() == pytest.approx(0.25, abs=0.01)
+
+
+def test_ladder_doubles_up_to_size() -> None:
+    assert Config(size=512, scales=3).ladder == [(128, 200), (256, 200), (512, 200)]
+    assert Config(size=500, scales=2, scale_iterations=(30, 10)).ladder == [(250, 30), (500, 10)]
+    with pytest.raises(ConfigError, match="first scale"):
+        Config(size=64, scales=4)
+    with pytest.raises(ConfigError, match="2 scale iterations for 3 scales"):
+        Config(scales=3, scale_iterations=(1, 2))
+
+
+def test_coarse_work_is_carried_to_the_final_scale() -> None:
+    cfg = Config(scales=2, scale_iterations=(6, 0), **FAST)
+    events: list[StepEvent] = []
+    result = StyleTransfer(cfg).run(CONTENT, STYLE, events.append)
+    content, _ = StyleTransfer(cfg).prepare(CONTENT, STYLE)
+    assert result.image.shape == content.shape  # the final scale's size
+    assert [e.scale for e in events] == [0] * 6 and events[0].scales == 2
+    # Six coarse steps, none at the final scale: the output is the coarse result, upsampled.
+    assert (result.image - content.cpu()).abs().mean() > 0.02
+
+
+def test_two_scales_count_steps_across_scales() -> None:
+    cfg = Config(scales=2, scale_iterations=(3, 2), **FAST)
+    events: list[StepEvent] = []
+    result = StyleTransfer(cfg).run(CONTENT, STYLE, events.append)
+    assert [(e.step, e.scale) for e in events] == [(1, 0), (2, 0), (3, 0), (4, 1), (5, 1)]
+    assert {e.total_steps for e in events} == {5}
+    assert result.steps == 5 and len(result.history) == 5

@@ -78,6 +78,12 @@ _OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
     ("--device", "device", {"metavar": "auto|cpu|cuda[:N]"}),
     ("--weights", "weights", {"metavar": "embedded|torchvision|FILE"}),
     ("--seed", "seed", {"type": int, "help": "noise seed (default: random, always printed)"}),
+    ("--scales", "scales", {"type": int, "metavar": "N", "help": "coarse-to-fine scales"}),
+    (
+        "--scale-iterations",
+        "scale_iterations",
+        {"type": _csv(int), "metavar": "N1,N2", "help": "steps per scale, coarse to fine"},
+    ),
     (
         "--patience",
         "patience",
@@ -196,7 +202,7 @@ class _Progress:
         label: str = "",
     ) -> None:
         self.bar = tqdm(
-            total=config.iterations,
+            total=sum(steps for _, steps in config.ladder),
             disable=quiet,
             unit="step",
             desc=label or "painting",

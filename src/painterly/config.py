@@ -75,6 +75,10 @@ class Config:
         device: ``"auto"`` (CUDA when present, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
         weights: ``"embedded"``, ``"torchvision"`` or a path to a state dict.
         seed: seed of the noise init; ``None`` picks one at random (reported in the result).
+        scales: number of scales, coarse to fine: the long side doubles from scale to scale up
+            to ``size`` (``size / 2**(scales - 1)`` first); 1 is a plain single-scale run.
+        scale_iterations: steps at each scale, coarse to fine; ``None`` gives every scale
+            ``iterations`` steps.
         patience: stop when the best loss improved by less than ``tolerance`` (relative) over
             this many steps; ``None`` runs all ``iterations``.
         tolerance: relative improvement that counts as progress for ``patience``.
@@ -102,6 +106,8 @@ class Config:
     device: str = "auto"
     weights: str = "embedded"
     seed: int | None = None
+    scales: int = 1
+    scale_iterations: tuple[int, ...] | None = None
     patience: int | None = 50
     tolerance: float = 1e-3
     preset: str = field(default="default", compare=False)
@@ -111,6 +117,8 @@ class Config:
         self.style_layers = tuple(self.style_layers)
         if self.style_layer_weights is not None:
             self.style_layer_weights = tuple(float(w) for w in self.style_layer_weights)
+        if self.scale_iterations is not None:
+            self.scale_iterations = tuple(self.scale_iterations)
         self.validate()
 
     @classmethod
@@ -142,6 +150,13 @@ class Config:
         n = len(self.style_layers)
         weights = self.style_layer_weights or (1.0 / max(n, 1),) * n
         return dict(zip(self.style_layers, weights, strict=True))
+
+    @property
+    def ladder(self) -> list[tuple[int, int]]:
+        """``[(long side in px, steps), …]`` from the coarsest scale to ``size``."""
+        sizes = [round(self.size / 2 ** (self.scales - 1 - i)) for i in range(self.scales)]
+        steps = self.scale_iterations or (self.iterations,) * self.scales
+        return list(zip(sizes, steps, strict=True))
 
     @property
     def min_side(self) -> int:
@@ -202,9 +217,19 @@ class Config:
             raise ConfigError("init must be content, noise, style or an image path")
         if self.line_search and self.optimizer != "lbfgs":
             raise ConfigError("line_search applies to the lbfgs optimizer only")
-        if self.size < self.min_side:
+        _positive_int("scales", self.scales)
+        if self.scale_iterations is not None:
+            if len(self.scale_iterations) != self.scales:
+                raise ConfigError(
+                    f"{len(self.scale_iterations)} scale iterations for {self.scales} scales"
+                )
+            for n in self.scale_iterations:
+                _nonnegative_int("a scale's iterations", n)
+        smallest = self.ladder[0][0]
+        if smallest < self.min_side:
             raise ConfigError(
-                f"size {self.size} is below {self.min_side} px, the least the deepest layer needs"
+                f"size {smallest} px{' at the first scale' if self.scales > 1 else ''} is below "
+                f"{self.min_side} px, the least the deepest layer needs"
             )
 
 

@@ -12,6 +12,7 @@ always sees one smooth function.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import secrets
 import time
@@ -42,6 +43,9 @@ __all__ = [
 class StepEvent:
     """What happened in one optimiser step.
 
+    ``step`` counts steps over all scales (1 … ``total_steps``); ``scale`` is the 0-based index
+    of the current scale of ``scales`` (coarse to fine).
+
     Losses are the weighted terms of the loss *evaluated at the start of the step*:
     ``loss = content_loss + style_loss + tv_loss``, with ``content_loss = α·L_content`` etc.
     ``layer_losses`` holds each layer's weighted share (``"content/relu4_2"``, ``"style/relu1_1"``).
@@ -51,6 +55,8 @@ class StepEvent:
 
     step: int
     total_steps: int
+    scale: int
+    scales: int
     function_evals: int
     loss: float
     content_loss: float
@@ -204,29 +210,37 @@ class StyleTransfer:
         return content_targets, grams
 
     def prepare(
-        self, content: ImageSource, style: ImageSource
+        self, content: ImageSource, style: ImageSource, size: int | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Decode and resize the inputs: content to ``size`` on its longest side, style to the
-        same longest side. Returns tensors (1, 3, H, W) in [0, 1] on the run's device.
+        """Decode and resize the inputs: content to ``size`` (default: the config's) on its
+        longest side, style to the same longest side. Returns tensors (1, 3, H, W) in [0, 1] on
+        the run's device.
 
         Raises:
             ImageError: an input cannot be read.
-            ConfigError: the resized content is too small for the deepest layer.
+            ConfigError: a resized image is too small for the deepest layer.
         """
-        size = self.config.size
-        c = resize_longest(load_image(content), size)
-        s = resize_longest(load_image(style), size)
+        return self._at_size(load_image(content), load_image(style), size or self.config.size)
+
+    def _at_size(
+        self, content: torch.Tensor, style: torch.Tensor, size: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        c = resize_longest(content, size)
+        s = resize_longest(style, size)
         need = self.config.min_side
         for label, t in (("content", c), ("style", s)):
             h, w = t.shape[-2:]
             if min(h, w) < need:
                 raise ConfigError(
                     f"the {label} image is {w}x{h} px at size {size}; the layers used need at "
-                    f"least {need} px on each side (raise --size or use shallower layers)"
+                    f"least {need} px on each side (raise --size, use fewer --scales or "
+                    "shallower layers)"
                 )
         return c.to(self.device), s.to(self.device)
 
-    def _init_image(self, content: torch.Tensor, style: torch.Tensor, seed: int) -> torch.Tensor:
+    def _init_image(
+        self, content: torch.Tensor, style: torch.Tensor, seed: int, init_file: torch.Tensor | None
+    ) -> torch.Tensor:
         init = self.config.init
         h, w = content.shape[-2:]
         if init == "content":
@@ -237,7 +251,8 @@ class StyleTransfer:
         elif init == "style":
             x = resize_to(style, h, w)
         else:
-            x = resize_to(load_image(init), h, w).to(self.device)
+            assert init_file is not None
+            x = resize_to(init_file, h, w).to(self.device)
         return x.contiguous()
 
     def run(
@@ -246,7 +261,10 @@ class StyleTransfer:
         style: ImageSource,
         callback: Callable[[StepEvent], object] | None = None,
     ) -> Result:
-        """Stylise ``content`` in the style of ``style``.
+        """Stylise ``content`` in the style of ``style``, coarse to fine over ``config.ladder``.
+
+        At each scale the content and style images are resized to that scale's longest side, the
+        targets are recomputed, and the previous scale's best image, upsampled, is the start.
 
         Args:
             content, style: paths, Pillow images, or tensors (3, H, W) / (1, 3, H, W) in [0, 1].
@@ -254,22 +272,40 @@ class StyleTransfer:
                 stops the run early (``stop_reason="stopped"``).
 
         Returns:
-            A :class:`Result` with the lowest-loss image.
+            A :class:`Result` with the lowest-loss image of the last scale.
 
         Raises:
-            TransferInterrupted: Ctrl-C; carries the best result so far.
+            TransferInterrupted: Ctrl-C; carries the best image so far, at the final size.
             NonFiniteLossError: NaN/inf loss; carries the last finite best image.
-            ImageError, ConfigError: bad inputs (before any compute).
+            ImageError, ConfigError: bad inputs (all checked before any compute).
         """
         cfg = self.config
         seed = cfg.seed if cfg.seed is not None else secrets.randbelow(2**31)
-        content_t, style_t = self.prepare(content, style)
-        if cfg.init not in INIT_KEYWORDS:
-            load_image(cfg.init)  # fail on a bad init file before any compute
-        start = time.perf_counter()
-        p_targets, a_targets = self.targets(content_t, style_t)
-        x = self._init_image(content_t, style_t, seed).requires_grad_(True)
-        return self._optimise(x, p_targets, a_targets, seed, start, callback)
+        content_full, style_full = load_image(content), load_image(style)
+        init_file = None if cfg.init in INIT_KEYWORDS else load_image(cfg.init)
+        ladder = cfg.ladder
+        inputs = [self._at_size(content_full, style_full, size) for size, _ in ladder]
+        final_hw = inputs[-1][0].shape[-2:]
+        progress = _Progress(seed=seed, total=sum(n for _, n in ladder), scales=len(ladder))
+        x: torch.Tensor | None = None
+        result: Result | None = None
+        for scale, ((_, iterations), (c, s)) in enumerate(zip(ladder, inputs, strict=True)):
+            if x is None:
+                x = self._init_image(c, s, seed, init_file)
+            else:
+                x = resize_to(x, *c.shape[-2:]).contiguous()
+            p_targets, a_targets = self.targets(c, s)
+            progress.scale = scale
+            try:
+                result = self._optimise(x, iterations, p_targets, a_targets, progress, callback)
+            except (TransferInterrupted, NonFiniteLossError) as exc:
+                exc.result = _upsized(exc.result, *final_hw)
+                raise
+            if result.stop_reason == "stopped":
+                return _upsized(result, *final_hw)
+            x = result.image.to(self.device)
+        assert result is not None
+        return result
 
     def _loss(
         self,
@@ -302,17 +338,17 @@ class StyleTransfer:
     def _optimise(
         self,
         x: torch.Tensor,
+        iterations: int,
         p_targets: dict[str, torch.Tensor],
         a_targets: dict[str, torch.Tensor],
-        seed: int,
-        start: float,
+        run: _Progress,
         callback: Callable[[StepEvent], object] | None,
     ) -> Result:
+        """One scale's optimisation, starting at ``x`` (which it leaves unchanged)."""
         cfg = self.config
+        x = x.detach().clone().requires_grad_(True)
         best = x.detach().clone()
         best_loss = math.inf
-        evals = 0
-        history: list[float] = []
         last: dict[str, torch.Tensor] = {}
         cache: dict[str, torch.Tensor] = {}
         use_cache = cfg.optimizer == "lbfgs" and cfg.line_search
@@ -324,7 +360,7 @@ class StyleTransfer:
         scale = 0.0  # set from the first evaluation
 
         def closure() -> float:
-            nonlocal best_loss, evals, last, scale
+            nonlocal best_loss, last, scale
             # L-BFGS re-evaluates the point its line search accepted; answer from the cache.
             if use_cache and cache and torch.equal(cache["x"], x):
                 x.grad = cache["grad"].clone()
@@ -336,7 +372,7 @@ class StyleTransfer:
                 rescale = cfg.optimizer == "lbfgs" and math.isfinite(value) and value > 0
                 scale = 1.0 / value if rescale else 1.0
             (loss * scale).backward()
-            evals += 1
+            run.evals += 1
             if math.isfinite(value) and value < best_loss:
                 best_loss = value
                 best.copy_(x.detach().clamp(0, 1))
@@ -348,54 +384,53 @@ class StyleTransfer:
 
         optimizer = _make_optimizer(cfg, x)
 
-        def result(reason: str, steps: int) -> Result:
+        def result(reason: str) -> Result:
             return Result(
                 image=best.detach().to("cpu", torch.float32).clone(),
                 loss=best_loss,
-                steps=steps,
-                function_evals=evals,
+                steps=run.steps,
+                function_evals=run.evals,
                 stop_reason=reason,
-                seed=seed,
+                seed=run.seed,
                 device=str(self.device),
                 precision=self.precision,
-                elapsed=time.perf_counter() - start,
-                history=history,
+                elapsed=time.perf_counter() - run.start,
+                history=list(run.history),
             )
 
         window: deque[float] = deque(maxlen=(cfg.patience or 0) + 1)
-        step = 0
         reason = "iterations"
         try:
-            if cfg.iterations == 0:
+            if iterations == 0:
                 with torch.no_grad():
-                    loss, _ = self._loss(x, p_targets, a_targets)
-                best_loss = loss.item()
-            while step < cfg.iterations:
+                    best_loss = self._loss(x, p_targets, a_targets)[0].item()
+            for _ in range(iterations):
                 optimizer.step(closure)
-                step += 1
+                run.steps += 1
                 with torch.no_grad():
                     if x.min() < 0 or x.max() > 1:
                         x.clamp_(0, 1)
                 value = float(last["total"].detach())
                 if not math.isfinite(value):
-                    res = result("non-finite", step)
                     raise NonFiniteLossError(
-                        f"the loss became {value} at step {step}; try a smaller learning rate or "
-                        "style weight",
-                        res,
+                        f"the loss became {value} at step {run.steps}; try a smaller learning "
+                        "rate or style weight",
+                        result("non-finite"),
                     )
-                history.append(value)
+                run.history.append(value)
                 event = StepEvent(
-                    step=step,
-                    total_steps=cfg.iterations,
-                    function_evals=evals,
+                    step=run.steps,
+                    total_steps=run.total,
+                    scale=run.scale,
+                    scales=run.scales,
+                    function_evals=run.evals,
                     loss=value,
                     content_loss=float(last["content"].detach()),
                     style_loss=float(last["style"].detach()),
                     tv_loss=float(last["tv"].detach()),
                     layer_losses={k: float(v.detach()) for k, v in last.items() if "/" in k},
                     best_loss=best_loss,
-                    elapsed=time.perf_counter() - start,
+                    elapsed=time.perf_counter() - run.start,
                     _current=lambda: x.detach().to("cpu", torch.float32).clone(),
                     _best=lambda: best.detach().to("cpu", torch.float32).clone(),
                 )
@@ -410,5 +445,24 @@ class StyleTransfer:
                         reason = "converged"
                         break
         except KeyboardInterrupt:
-            raise TransferInterrupted(result("interrupted", step)) from None
-        return result(reason, step)
+            raise TransferInterrupted(result("interrupted")) from None
+        return result(reason)
+
+
+@dataclass
+class _Progress:
+    """Counters of a run that go on across scales."""
+
+    seed: int
+    total: int
+    scales: int
+    scale: int = 0
+    steps: int = 0
+    evals: int = 0
+    history: list[float] = field(default_factory=list)
+    start: float = field(default_factory=time.perf_counter)
+
+
+def _upsized(result: Result, height: int, width: int) -> Result:
+    """The result with its image resized to the final size (for runs ended at a coarse scale)."""
+    return dataclasses.replace(result, image=resize_to(result.image, height, width))
