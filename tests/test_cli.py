@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -124,3 +126,49 @@ def test_layers_lists_names_and_aliases(capsys: pytest.CaptureFixture[str]) -> N
     assert cli.main(["layers"]) == 0
     out = capsys.readouterr().out
     assert "relu5_2" in out and "block5_conv2" in out and "pool5" in out
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_saves_the_best_image_so_far(tmp_path: Path, sig: signal.Signals, code: int) -> None:
+    out, steps = tmp_path / "out.png", tmp_path / "steps"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "painterly",
+            "stylize",
+            str(CONTENT),
+            str(STYLE),
+            "-o",
+            str(out),
+            "--size",
+            "64",
+            "--iterations",
+            "100000",
+            "--patience",
+            "none",
+            "--seed",
+            "0",
+            "--save-every",
+            "1",
+            "--save-dir",
+            str(steps),
+            "-q",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while not (steps / "step_00002.png").exists():
+            assert proc.poll() is None and time.monotonic() < deadline, "the run never got going"
+            time.sleep(0.1)
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == code, err
+    assert "saved the best image so far" in err and "Traceback" not in err
+    with Image.open(out) as im:
+        assert im.size == (64, 43) and im.mode == "RGB"

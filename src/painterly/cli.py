@@ -2,7 +2,8 @@
 
 Exit codes: 0 success; 1 unexpected internal error; 2 bad input, option or output path
 (reported before any compute); 4 the loss became non-finite (the best finite image is saved);
-130 interrupted by Ctrl-C (the best image so far is saved).
+130 interrupted by Ctrl-C, 143 stopped by SIGTERM (either way the best image so far is
+saved to the output path).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import argparse
 import math
 import os
 import secrets
+import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -26,7 +28,8 @@ from .transfer import NonFiniteLossError, Result, StepEvent, StyleTransfer, Tran
 from .vgg import LAYER_ALIASES, LAYER_NAMES, layer_stride
 from .weights import WeightsError
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_NONFINITE, EXIT_INTERRUPTED = 0, 1, 2, 4, 130
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_NONFINITE = 0, 1, 2, 4
+EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # 128 + SIGINT, 128 + SIGTERM
 
 _DEFAULTS = Config()
 
@@ -130,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="painterly",
         description="Repaint a photo in the style of a painting (Gatys et al. 2016).",
         epilog="Exit codes: 0 ok, 1 internal error, 2 bad input or option, 4 non-finite loss, "
-        "130 interrupted.",
+        "130 interrupted (Ctrl-C), 143 terminated (SIGTERM).",
     )
     from . import __version__
 
@@ -333,10 +336,19 @@ def _layers() -> int:
     return EXIT_OK
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into the same orderly stop as Ctrl-C."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise _Terminated
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         if args.command == "layers":
             return _layers()
@@ -346,13 +358,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, ConfigError, ImageError, WeightsError) as exc:
         print(f"painterly: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except TransferInterrupted:
-        return EXIT_INTERRUPTED
-    except KeyboardInterrupt:
+    except TransferInterrupted as exc:
+        by_sigterm = isinstance(exc.__context__, _Terminated)
+        return EXIT_TERMINATED if by_sigterm else EXIT_INTERRUPTED
+    except KeyboardInterrupt as exc:
         print("painterly: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return EXIT_TERMINATED if isinstance(exc, _Terminated) else EXIT_INTERRUPTED
     except NonFiniteLossError:
         return EXIT_NONFINITE
     except BrokenPipeError:  # `painterly layers | head`
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+    finally:
+        signal.signal(signal.SIGTERM, previous)
