@@ -23,7 +23,8 @@ demo: $(STAMP)
 
 ## sweep: the blog's alpha/beta experiment as a contact sheet
 sweep: $(STAMP)
-	$(BIN)/painterly sweep $(CONTENT) $(STYLE) --size 256 --seed 0 -o out/sweep.png
+	$(BIN)/painterly sweep $(CONTENT) $(STYLE) --content-weights 1e1,1e2,1e3,1e4 \
+		--style-weight 1e-2 --size 256 --seed 0 -o out/sweep.png
 
 ## test: set up and run the test suite
 test: $(STAMP)

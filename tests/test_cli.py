@@ -72,7 +72,10 @@ def test_missing_input_exits_2_before_loading_the_model(
         (["--style-layers", "relu4_6"], "did you mean"),
         (["--init", "missing.png"], "missing.png"),
         (["--save-dir", "x"], "--save-every"),
-        (["--device", "cuda:7"], "CUDA|cuda"),
+        (["--device", "cuda:7"], "CUDA|GPU"),
+        (["--device", "cuda:x"], "device"),
+        (["--tolerance", "1.5"], "tolerance"),
+        (["--scales", "6"], "first scale"),
     ],
 )
 def test_bad_options_exit_2(
@@ -85,7 +88,28 @@ def test_bad_options_exit_2(
     assert re.search(match, capsys.readouterr().err)
 
 
+def test_sweep_refuses_options_it_would_ignore(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = [
+        "sweep",
+        str(CONTENT),
+        str(STYLE),
+        "--content-weights",
+        "1,2",
+        "-o",
+        str(tmp_path / "s.png"),
+    ]
+    assert cli.main([*base, "--content-weight", "5", *FAST]) == 2
+    assert cli.main([*base, "--save-every", "5", *FAST]) == 2
+    assert "--content-weight" in capsys.readouterr().err
+
+
 def test_bad_outputs_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "looks_like.png"
+    folder.mkdir()
+    assert cli.main(["stylize", str(CONTENT), str(STYLE), "-o", str(folder), *FAST]) == 2
+    assert "is a folder" in capsys.readouterr().err
     assert (
         cli.main(["stylize", str(CONTENT), str(STYLE), "-o", str(tmp_path / "o.xyz"), *FAST]) == 2
     )
@@ -115,7 +139,7 @@ def test_sweep_writes_a_sheet_of_the_right_size(tmp_path: Path) -> None:
     )
     assert code == 0
     tiles = sorted((tmp_path / "sheet_tiles").iterdir())
-    assert len(tiles) == 2
+    assert [t.name for t in tiles] == ["01_alpha_1e1.png", "02_alpha_1e4.png"]
     images = [Image.open(p) for p in (CONTENT, STYLE, *tiles)]
     height = images[-1].height
     with Image.open(out) as sheet:

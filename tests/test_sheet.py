@@ -18,8 +18,9 @@ def test_tiles_keep_aspect_and_sheet_has_the_computed_size() -> None:
     )
     assert sheet.getpixel((MARGIN + 60, MARGIN + 30)) == (255, 0, 0)
     assert sheet.getpixel((MARGIN + 120 + MARGIN + 15, MARGIN + 30)) == (0, 0, 255)
-    band = sheet.crop((MARGIN, MARGIN + 60, MARGIN + 120, MARGIN + 60 + LABEL_HEIGHT)).convert("L")
-    assert band.getextrema()[0] < 128  # the label was drawn
+    for left, width in ((MARGIN, 120), (2 * MARGIN + 120, 30)):
+        band = sheet.crop((left, MARGIN + 60, left + width, MARGIN + 60 + LABEL_HEIGHT))
+        assert band.convert("L").getextrema()[0] < 128  # each label was drawn
 
 
 def test_labels_must_match_images() -> None:

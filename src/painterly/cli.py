@@ -31,8 +31,6 @@ from .weights import WeightsError
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_NONFINITE = 0, 1, 2, 4
 EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # 128 + SIGINT, 128 + SIGTERM
 
-_DEFAULTS = Config()
-
 
 class UsageError(Exception):
     """A problem with the command line, reported with exit code 2."""
@@ -97,16 +95,19 @@ _OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
 
 
 def _add_transfer_options(parser: argparse.ArgumentParser, preset: str = "default") -> None:
-    group = parser.add_argument_group("style transfer options (defaults shown: the default preset)")
+    group = parser.add_argument_group(
+        f"style transfer options (defaults shown: the {preset} preset)"
+    )
     group.add_argument(
         "--preset",
         choices=tuple(PRESETS),
         default=preset,
         help=f"set of defaults (default: {preset})",
     )
+    defaults = Config.from_preset(preset)
     for flag, name, spec in _OPTIONS:
         kwargs = dict(spec)
-        default = getattr(_DEFAULTS, name)
+        default = getattr(defaults, name)
         shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
         helptext = kwargs.pop("help", name.replace("_", " "))
         group.add_argument(
@@ -173,24 +174,30 @@ def _config(args: argparse.Namespace, **fixed: Any) -> Config:
     return Config.from_preset(args.preset, **overrides)
 
 
-def _check_paths(inputs: Sequence[Path], output: Path, init: str) -> None:
+def _check_paths(
+    inputs: Sequence[Path], output: Path, init: str, save_dir: Path | None = None
+) -> None:
     """Everything about the files that can fail, checked before the model loads."""
     for path in inputs:
         load_image(path)
     output_format(output)
+    if output.is_dir():
+        raise UsageError(f"{output}: is a folder; give the output a file name")
     resolved = output.resolve()
     for path in inputs:
         if path.resolve() == resolved:
             raise UsageError(f"{output}: the output would overwrite an input image")
     if init not in ("content", "noise", "style"):
         load_image(init)
-    parent = output.parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"{output}: cannot create its folder ({exc.strerror})") from None
-    if not os.access(parent, os.W_OK):
-        raise UsageError(f"{output}: the folder {parent} is not writable")
+    for folder in (output.parent, save_dir):
+        if folder is None:
+            continue
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"{folder}: cannot create this folder ({exc.strerror})") from None
+        if not os.access(folder, os.W_OK):
+            raise UsageError(f"{folder}: this folder is not writable")
 
 
 class _Progress:
@@ -262,8 +269,10 @@ def _stylize(args: argparse.Namespace) -> int:
         raise UsageError("--save-every must be a positive integer")
     if args.save_dir is not None and args.save_every is None:
         raise UsageError("--save-dir needs --save-every")
-    _check_paths([args.content, args.style], args.output, config.init)
     save_dir = args.save_dir or args.output.with_name(args.output.stem + "_steps")
+    _check_paths(
+        [args.content, args.style], args.output, config.init, save_dir if args.save_every else None
+    )
     runner = StyleTransfer(config)
     _say(
         args.quiet,
@@ -284,14 +293,25 @@ def _stylize(args: argparse.Namespace) -> int:
 
 
 def _format_weight(value: float) -> str:
-    return f"{value:.0e}".replace("e+0", "e").replace("e-0", "e-")
+    """Short and exact: powers of ten as 1e1, 1e-2; anything else as %g (150, 0.025)."""
+    mantissa, exponent = f"{value:e}".split("e")
+    if float(mantissa) == 1.0 and int(exponent) != 0:
+        return f"1e{int(exponent)}"
+    return f"{value:g}"
 
 
 def _sweep(args: argparse.Namespace) -> int:
+    for flag, given in (
+        ("--content-weight", args.content_weight),
+        ("--save-every", args.save_every),
+        ("--save-dir", args.save_dir),
+    ):
+        if given is not None:
+            raise UsageError(f"sweep does not take {flag} (α comes from --content-weights)")
     base = _config(args)
     configs = [base.replace(content_weight=a) for a in args.content_weights]
-    _check_paths([args.content, args.style], args.output, base.init)
     tiles_dir = args.output.with_name(args.output.stem + "_tiles")
+    _check_paths([args.content, args.style], args.output, base.init, tiles_dir)
     runner = StyleTransfer(base)
     _say(
         args.quiet,
@@ -300,12 +320,12 @@ def _sweep(args: argparse.Namespace) -> int:
     )
     started = time.perf_counter()
     images, labels = [], []
-    for cfg in configs:
-        runner.config = cfg
+    for index, cfg in enumerate(configs, start=1):
+        runner.config = cfg  # only α differs, which the network does not depend on
         a, b = cfg.content_weight, cfg.style_weight
         label = f"α={_format_weight(a)} β={_format_weight(b)}"
         progress = _Progress(cfg, args.quiet, None, None, label=label)
-        out = tiles_dir / f"alpha_{_format_weight(a)}.png"
+        out = tiles_dir / f"{index:02d}_alpha_{_format_weight(a)}.png"
         result = _run(runner, args.content, args.style, progress, out, args.quiet)
         save_image(result.image, out)
         images.append(to_pil(result.image))

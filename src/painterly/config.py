@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -85,7 +86,7 @@ class Config:
     """
 
     size: int = 512
-    iterations: int = 200
+    iterations: int = 150
     content_weight: float = 1.0
     style_weight: float = 1e4
     tv_weight: float = 0.0
@@ -130,14 +131,16 @@ class Config:
         """
         if name not in PRESETS:
             raise ConfigError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(overrides) - known)
-        if unknown:
-            raise ConfigError(f"unknown option(s): {', '.join(unknown)}")
+        _check_names(overrides)
         return cls(**{**PRESETS[name], **overrides, "preset": name})
 
     def replace(self, **changes: Any) -> Config:
-        """A validated copy with some options changed."""
+        """A validated copy with some options changed.
+
+        Raises:
+            ConfigError: unknown option or invalid value.
+        """
+        _check_names(changes)
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
@@ -173,10 +176,15 @@ class Config:
         _nonnegative_int("iterations", self.iterations)
         for name in ("content_weight", "style_weight", "tv_weight"):
             _nonnegative_float(name, getattr(self, name))
-        for name in ("learning_rate", "adam_eps", "tolerance"):
+        for name in ("learning_rate", "adam_eps"):
             _nonnegative_float(name, getattr(self, name))
-            if getattr(self, name) == 0 and name != "tolerance":
+            if getattr(self, name) == 0:
                 raise ConfigError(f"{name} must be > 0")
+        _nonnegative_float("tolerance", self.tolerance)
+        if self.tolerance >= 1:
+            raise ConfigError(
+                f"tolerance is a relative improvement in [0, 1), got {self.tolerance}"
+            )
         for name in ("adam_beta1", "adam_beta2"):
             value = getattr(self, name)
             if not (isinstance(value, int | float) and 0 <= value < 1):
@@ -205,7 +213,7 @@ class Config:
         _choice("optimizer", self.optimizer, ("lbfgs", "adam"))
         _choice("pooling", self.pooling, ("max", "avg"))
         _choice("precision", self.precision, ("auto", "fp32", "bf16"))
-        if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", str(self.device)):
             raise ConfigError(f"device must be auto, cpu, cuda or cuda:N, not {self.device!r}")
         if self.seed is not None and not (
             isinstance(self.seed, int)
@@ -231,6 +239,13 @@ class Config:
                 f"size {smallest} px{' at the first scale' if self.scales > 1 else ''} is below "
                 f"{self.min_side} px, the least the deepest layer needs"
             )
+
+
+def _check_names(options: dict[str, Any]) -> None:
+    known = {f.name for f in dataclasses.fields(Config)}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise ConfigError(f"unknown option(s): {', '.join(unknown)}")
 
 
 def _positive_int(name: str, value: object) -> None:

@@ -202,14 +202,19 @@ def save_image(image: torch.Tensor | Image.Image, path: str | os.PathLike[str]) 
     fmt = output_format(target)
     pil = image if isinstance(image, Image.Image) else to_pil(image)
     options = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
-    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.is_dir():
+        raise ImageError(f"{target}: is a folder; give a file name")
     # A fresh name in the same folder (so the rename is atomic), opened exclusively; unlike
     # mkstemp it gets the usual permissions from the umask.
     tmp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.part")
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "xb") as f:
             pil.save(f, format=fmt, **options)
         os.replace(tmp, target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise ImageError(f"{target}: cannot write ({exc.strerror or exc})") from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -17,7 +17,7 @@ import math
 import secrets
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -148,8 +148,12 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {name!r} asked for, but CUDA is not available here")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device {name!r} asked for, but CUDA is not available here")
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            raise ConfigError(f"device {name!r} asked for, but this machine has {count} GPU(s)")
     return device
 
 
@@ -159,7 +163,8 @@ def resolve_precision(name: str, device: torch.device) -> str:
     if name != "auto":
         return name
     if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+        # Native bf16 from Ampere (sm80) on; older GPUs only emulate it, slowly.
+        return "bf16" if torch.cuda.get_device_capability(device)[0] >= 8 else "fp32"
     cpu = torch.cpu
     fast = (
         getattr(cpu, "_is_avx512_bf16_supported", lambda: False)()
@@ -200,13 +205,25 @@ class StyleTransfer:
     def targets(
         self, content: torch.Tensor, style: torch.Tensor
     ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-        """Content features P^l and style Gram matrices A^l (float32), computed once."""
+        """Content features P^l and style Gram matrices A^l (float32), computed once.
+
+        The output has the content's size, the style image usually not. The paper's Gram
+        F Fᵀ grows with the number of positions M, so in the ``paper`` normalisation A^l is
+        rescaled to the output's M: A^l = (M_out / M_style) F_s F_sᵀ. (The blog's Gram is
+        already divided by M.) Without this, a style image with 4× the positions would ask
+        for 4× the Gram and E_l would not depend on the style alone.
+        """
         norm = self.config.normalization
         with torch.no_grad():
             cf = self._features(content)
             content_targets = {n: cf[n].float() for n in self.content_layers}
             sf = self._features(style) if self.style_weights else {}
-            grams = {n: losses.gram_matrix(sf[n], norm) for n in self.style_weights}
+            grams = {}
+            for n in self.style_weights:
+                gram = losses.gram_matrix(sf[n], "blog")  # F_s F_sᵀ / M_style
+                if norm == "paper":
+                    gram = gram * (cf[n].shape[-2] * cf[n].shape[-1])
+                grams[n] = gram
         return content_targets, grams
 
     def prepare(
@@ -290,17 +307,22 @@ class StyleTransfer:
         x: torch.Tensor | None = None
         result: Result | None = None
         for scale, ((_, iterations), (c, s)) in enumerate(zip(ladder, inputs, strict=True)):
-            if x is None:
-                x = self._init_image(c, s, seed, init_file)
-            else:
-                x = resize_to(x, *c.shape[-2:]).contiguous()
-            p_targets, a_targets = self.targets(c, s)
-            progress.scale = scale
             try:
+                if x is None:
+                    x = self._init_image(c, s, seed, init_file)
+                else:
+                    x = resize_to(x, *c.shape[-2:]).contiguous()
+                p_targets, a_targets = self.targets(c, s)
+                progress.scale = scale
                 result = self._optimise(x, iterations, p_targets, a_targets, progress, callback)
             except (TransferInterrupted, NonFiniteLossError) as exc:
                 exc.result = _upsized(exc.result, *final_hw)
                 raise
+            except KeyboardInterrupt:  # between scales: the last finished scale's result
+                if result is None:
+                    raise
+                partial = dataclasses.replace(result, stop_reason="interrupted")
+                raise TransferInterrupted(_upsized(partial, *final_hw)) from None
             if result.stop_reason == "stopped":
                 return _upsized(result, *final_hw)
             x = result.image.to(self.device)
@@ -349,8 +371,9 @@ class StyleTransfer:
         x = x.detach().clone().requires_grad_(True)
         best = x.detach().clone()
         best_loss = math.inf
-        last: dict[str, torch.Tensor] = {}
+        step_terms: dict[str, torch.Tensor] = {}  # the loss terms at the start of the step
         cache: dict[str, torch.Tensor] = {}
+        cache_terms: dict[str, torch.Tensor] = {}
         use_cache = cfg.optimizer == "lbfgs" and cfg.line_search
         # L-BFGS is invariant to the scale of the objective except for its first step,
         # t = lr / |g|_1: with losses of order 1e13 that step is so small that the first
@@ -360,10 +383,12 @@ class StyleTransfer:
         scale = 0.0  # set from the first evaluation
 
         def closure() -> float:
-            nonlocal best_loss, last, scale
+            nonlocal best_loss, scale
             # L-BFGS re-evaluates the point its line search accepted; answer from the cache.
             if use_cache and cache and torch.equal(cache["x"], x):
                 x.grad = cache["grad"].clone()
+                if not step_terms:
+                    step_terms.update(cache_terms)
                 return float(cache["loss"])
             optimizer.zero_grad(set_to_none=True)
             loss, terms = self._loss(x, p_targets, a_targets)
@@ -373,13 +398,19 @@ class StyleTransfer:
                 scale = 1.0 / value if rescale else 1.0
             (loss * scale).backward()
             run.evals += 1
-            if math.isfinite(value) and value < best_loss:
+            # Line-search trial points may leave [0, 1]; only points inside are candidates.
+            inside = not use_cache or bool(((x >= 0) & (x <= 1)).all())
+            if math.isfinite(value) and value < best_loss and inside:
                 best_loss = value
-                best.copy_(x.detach().clamp(0, 1))
-            last = terms
+                best.copy_(x.detach())
+            detached = {k: v.detach() for k, v in terms.items()}
+            if not step_terms:
+                step_terms.update(detached)
             assert x.grad is not None
             if use_cache:
                 cache.update(x=x.detach().clone(), grad=x.grad.clone(), loss=loss.detach() * scale)
+                cache_terms.clear()
+                cache_terms.update(detached)
             return value * scale
 
         optimizer = _make_optimizer(cfg, x)
@@ -405,12 +436,12 @@ class StyleTransfer:
                 with torch.no_grad():
                     best_loss = self._loss(x, p_targets, a_targets)[0].item()
             for _ in range(iterations):
+                step_terms.clear()
                 optimizer.step(closure)
                 run.steps += 1
-                with torch.no_grad():
-                    if x.min() < 0 or x.max() > 1:
-                        x.clamp_(0, 1)
-                value = float(last["total"].detach())
+                _project(x, optimizer)
+                last = dict(step_terms)
+                value = float(last["total"])
                 if not math.isfinite(value):
                     raise NonFiniteLossError(
                         f"the loss became {value} at step {run.steps}; try a smaller learning "
@@ -425,10 +456,10 @@ class StyleTransfer:
                     scales=run.scales,
                     function_evals=run.evals,
                     loss=value,
-                    content_loss=float(last["content"].detach()),
-                    style_loss=float(last["style"].detach()),
-                    tv_loss=float(last["tv"].detach()),
-                    layer_losses={k: float(v.detach()) for k, v in last.items() if "/" in k},
+                    content_loss=float(last["content"]),
+                    style_loss=float(last["style"]),
+                    tv_loss=float(last["tv"]),
+                    layer_losses={k: float(v) for k, v in last.items() if "/" in k},
                     best_loss=best_loss,
                     elapsed=time.perf_counter() - run.start,
                     _current=lambda: x.detach().to("cpu", torch.float32).clone(),
@@ -439,14 +470,36 @@ class StyleTransfer:
                     break
                 if cfg.patience:
                     window.append(best_loss)
-                    if len(window) == window.maxlen and window[-1] >= window[0] * (
-                        1 - cfg.tolerance
-                    ):
+                    if len(window) == window.maxlen and stalled(window, cfg.tolerance):
                         reason = "converged"
                         break
         except KeyboardInterrupt:
             raise TransferInterrupted(result("interrupted")) from None
         return result(reason)
+
+
+def stalled(best_losses: Sequence[float], tolerance: float) -> bool:
+    """The patience rule: True when the best loss at the end of the window is not below
+    (1 − tolerance) × the best loss at its start, i.e. it improved by less than ``tolerance``
+    (relative) over the window. The window is ``patience + 1`` consecutive best losses."""
+    return best_losses[-1] >= best_losses[0] * (1.0 - tolerance)
+
+
+def _project(x: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
+    """Clamp the image to [0, 1] after a step, telling L-BFGS the step it really took.
+
+    torch's L-BFGS remembers its step as s = t·d, the planned one; after a clamp the image
+    moved less. Its next curvature pair (s, y) would then be false for every clamped pixel, so
+    d is corrected to the actual movement divided by t.
+    """
+    with torch.no_grad():
+        if x.min() >= 0 and x.max() <= 1:
+            return
+        delta = x.clamp(0, 1) - x
+        x.add_(delta)
+        state = optimizer.state.get(x, {})
+        if "d" in state and "t" in state and float(state["t"]) != 0:
+            state["d"] = state["d"] + delta.flatten() / float(state["t"])
 
 
 @dataclass

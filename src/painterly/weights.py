@@ -155,6 +155,7 @@ def _torchvision() -> VGGWeights:
     target = hub_dir / os.path.basename(TORCHVISION_URL)
     if not target.is_file():
         try:
+            hub_dir.mkdir(parents=True, exist_ok=True)
             torch.hub.download_url_to_file(
                 TORCHVISION_URL, str(target), hash_prefix="dcbb9e9d", progress=False
             )
