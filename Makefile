@@ -32,8 +32,8 @@ test: $(STAMP)
 
 ## lint: ruff (lint + format) and mypy on the package
 lint: $(STAMP)
-	$(BIN)/ruff check src tests $(wildcard benchmarks)
-	$(BIN)/ruff format --check src tests $(wildcard benchmarks)
+	$(BIN)/ruff check src tests benchmarks docs
+	$(BIN)/ruff format --check src tests benchmarks docs
 	$(BIN)/mypy src/painterly
 
 clean:

@@ -13,6 +13,18 @@ LABEL_HEIGHT = 44
 MARGIN = 8
 
 
+_GREEK = {"α": "alpha", "β": "beta"}
+
+
+def _font(size: int) -> tuple[ImageFont.FreeTypeFont | ImageFont.ImageFont, bool]:
+    """A font with Greek letters where the system has DejaVu Sans; else Pillow's own font
+    (which has none: the caller spells α and β out)."""
+    try:
+        return ImageFont.truetype("DejaVuSans.ttf", size), True
+    except OSError:
+        return ImageFont.load_default(size=size), False
+
+
 def _tile_width(image: Image.Image, height: int) -> int:
     return max(1, round(image.width * height / image.height))
 
@@ -39,11 +51,14 @@ def contact_sheet(
         )
     sheet = Image.new("RGB", sheet_size(images, height), (255, 255, 255))
     draw = ImageDraw.Draw(sheet)
-    font = ImageFont.load_default(size=15)
+    font, greek = _font(15)
     x = MARGIN
     for image, label in zip(images, labels, strict=True):
         w = _tile_width(image, height)
         sheet.paste(image.convert("RGB").resize((w, height), Image.Resampling.LANCZOS), (x, MARGIN))
+        if not greek:
+            for letter, name in _GREEK.items():
+                label = label.replace(letter, name)
         draw.multiline_text(
             (x + w / 2, MARGIN + height + 4),
             label,
