@@ -196,3 +196,17 @@ def test_signal_saves_the_best_image_so_far(tmp_path: Path, sig: signal.Signals,
     assert "saved the best image so far" in err and "Traceback" not in err
     with Image.open(out) as im:
         assert im.size == (64, 43) and im.mode == "RGB"
+
+
+def test_near_constant_output_is_reported(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flat = tmp_path / "flat.png"
+    Image.new("RGB", (64, 64), (128, 128, 128)).save(flat)
+    args = ["stylize", str(CONTENT), str(STYLE), "-o", str(tmp_path / "o.png"), *FAST]
+    assert (
+        cli.main([*args, "--init", str(flat), "--content-weight", "0", "--style-weight", "0"]) == 0
+    )
+    assert "nearly uniform" in capsys.readouterr().err
+    assert cli.main(args) == 0
+    assert "nearly uniform" not in capsys.readouterr().err

@@ -282,6 +282,7 @@ def _stylize(args: argparse.Namespace) -> int:
     progress = _Progress(config, args.quiet, args.save_every, save_dir)
     result = _run(runner, args.content, args.style, progress, args.output, args.quiet)
     save_image(result.image, args.output)
+    _warn_if_flat(result)
     h, w = result.image.shape[-2:]
     _say(
         False,  # the one line --quiet keeps: it holds the seed
@@ -290,6 +291,18 @@ def _stylize(args: argparse.Namespace) -> int:
         f"{result.loss:.4g}, stopped by {result.stop_reason}; seed {result.seed}",
     )
     return EXIT_OK
+
+
+def _warn_if_flat(result: Result) -> None:
+    """A near-constant output is a broken run, not a picture: say so loudly (B16)."""
+    spread = float(result.image.std()) * 255
+    if spread < 2:
+        print(
+            f"painterly: warning: the output is nearly uniform (std {spread:.2f}/255). Check the "
+            "weights: content and style weight 0, or a --tv-weight far above the others, "
+            "flatten the picture.",
+            file=sys.stderr,
+        )
 
 
 def _format_weight(value: float) -> str:

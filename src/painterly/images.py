@@ -86,6 +86,26 @@ def _pil_to_array(img: Image.Image) -> np.ndarray:
     return np.asarray(img, dtype=np.float32) / 255.0
 
 
+# ISO-BMFF brands (bytes 8-12 after "ftyp") of formats Pillow cannot read without a plugin.
+_BMFF_BRANDS = {
+    b"heic": "HEIC",
+    b"heix": "HEIC",
+    b"mif1": "HEIF",
+    b"msf1": "HEIF",
+    b"avif": "AVIF",
+    b"avis": "AVIF",
+}
+
+
+def _unsupported_container(path: Path) -> str | None:
+    """Name the format of a file Pillow could not identify, when its header says what it is."""
+    with path.open("rb") as f:
+        head = f.read(16)
+    if head[4:8] == b"ftyp":
+        return _BMFF_BRANDS.get(head[8:12], "an ISO media file")
+    return None
+
+
 def _decode(path: Path) -> torch.Tensor:
     if not path.exists():
         raise ImageError(f"{path}: no such file")
@@ -105,7 +125,15 @@ def _decode(path: Path) -> torch.Tensor:
             f"{path}: refusing a decompression bomb ({exc}); use a smaller image"
         ) from None
     except (OSError, SyntaxError, ValueError) as exc:
-        reason = "empty file" if path.stat().st_size == 0 else f"not a readable image ({exc})"
+        if path.stat().st_size == 0:
+            reason = "empty file"
+        elif container := _unsupported_container(path):
+            reason = (
+                f"unsupported format ({container}): this Pillow has no decoder for it; "
+                "convert it to PNG or JPEG"
+            )
+        else:
+            reason = f"not a readable image ({exc})"
         raise ImageError(f"{path}: {reason}") from None
     return torch.from_numpy(array.copy()).permute(2, 0, 1).unsqueeze(0).contiguous()
 
