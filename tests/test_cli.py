@@ -71,6 +71,7 @@ def test_missing_input_exits_2_before_loading_the_model(
         (["--style-weight", "nan"], "style_weight"),
         (["--style-layers", "relu4_6"], "did you mean"),
         (["--init", "missing.png"], "missing.png"),
+        (["--init", "nosie"], "did you mean 'noise'"),
         (["--save-dir", "x"], "--save-every"),
         (["--device", "cuda:7"], "CUDA|GPU"),
         (["--device", "cuda:x"], "device"),
@@ -143,7 +144,8 @@ def test_sweep_writes_a_sheet_of_the_right_size(tmp_path: Path) -> None:
     images = [Image.open(p) for p in (CONTENT, STYLE, *tiles)]
     height = images[-1].height
     with Image.open(out) as sheet:
-        assert sheet.size == sheet_size(images, height)
+        labels = ["content", "style", "α=1e1 β=1e-2\nα/β=1e3", "α=1e4 β=1e-2\nα/β=1e6"]
+        assert sheet.size == sheet_size(images, labels, height)
 
 
 def test_layers_lists_names_and_aliases(capsys: pytest.CaptureFixture[str]) -> None:

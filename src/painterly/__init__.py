@@ -8,9 +8,7 @@ on the original Caffe VGG19 weights, offline, fast on a CPU.
 >>> picture.save("out.png")  # doctest: +SKIP
 """
 
-from __future__ import annotations
-
-from importlib.metadata import PackageNotFoundError, version
+import importlib.metadata as _metadata
 
 from . import losses
 from .api import stylize
@@ -21,8 +19,8 @@ from .vgg import LAYER_ALIASES, LAYER_NAMES, VGG19Features, resolve_layer
 from .weights import VGGWeights, WeightsError, load_weights
 
 try:
-    __version__ = version("painterly")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = _metadata.version("painterly")
+except _metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
 __all__ = [

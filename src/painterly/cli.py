@@ -9,6 +9,7 @@ saved to the output path).
 from __future__ import annotations
 
 import argparse
+import difflib
 import math
 import os
 import secrets
@@ -21,7 +22,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from .config import PRESETS, Config, ConfigError
+from .config import INIT_KEYWORDS, PRESETS, Config, ConfigError
 from .images import ImageError, load_image, output_format, save_image, to_pil
 from .sheet import contact_sheet
 from .transfer import NonFiniteLossError, Result, StepEvent, StyleTransfer, TransferInterrupted
@@ -187,7 +188,13 @@ def _check_paths(
     for path in inputs:
         if path.resolve() == resolved:
             raise UsageError(f"{output}: the output would overwrite an input image")
-    if init not in ("content", "noise", "style"):
+    if init not in INIT_KEYWORDS:
+        if not Path(init).exists():
+            close = difflib.get_close_matches(init, INIT_KEYWORDS, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise UsageError(
+                f"--init {init!r} is neither content, noise, style nor an existing file{hint}"
+            )
         load_image(init)
     for folder in (output.parent, save_dir):
         if folder is None:

@@ -11,27 +11,44 @@ __all__ = ["LABEL_HEIGHT", "MARGIN", "contact_sheet", "sheet_size"]
 #: Height in pixels of the label band under each tile, and the gap around tiles.
 LABEL_HEIGHT = 44
 MARGIN = 8
-
-
+_FONT_SIZE = 15
 _GREEK = {"α": "alpha", "β": "beta"}
 
+Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
 
-def _font(size: int) -> tuple[ImageFont.FreeTypeFont | ImageFont.ImageFont, bool]:
+
+def _font() -> tuple[Font, bool]:
     """A font with Greek letters where the system has DejaVu Sans; else Pillow's own font
-    (which has none: the caller spells α and β out)."""
+    (which has none: labels then spell α and β out)."""
     try:
-        return ImageFont.truetype("DejaVuSans.ttf", size), True
+        return ImageFont.truetype("DejaVuSans.ttf", _FONT_SIZE), True
     except OSError:
-        return ImageFont.load_default(size=size), False
+        return ImageFont.load_default(size=_FONT_SIZE), False
 
 
-def _tile_width(image: Image.Image, height: int) -> int:
-    return max(1, round(image.width * height / image.height))
+def _columns(
+    images: Sequence[Image.Image], labels: Sequence[str], height: int
+) -> list[tuple[int, int, str]]:
+    """(column width, tile width, label as drawn) per image: a column is as wide as its tile
+    or its label, whichever is wider, so labels never run into each other."""
+    font, greek = _font()
+    draw = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    columns = []
+    for image, label in zip(images, labels, strict=True):
+        if not greek:
+            for letter, name in _GREEK.items():
+                label = label.replace(letter, name)
+        tile = max(1, round(image.width * height / image.height))
+        left, _, right, _ = draw.multiline_textbbox((0, 0), label, font=font, spacing=3)
+        columns.append((max(tile, int(right - left) + 4), tile, label))
+    return columns
 
 
-def sheet_size(images: Sequence[Image.Image], height: int) -> tuple[int, int]:
-    """(width, height) in pixels of :func:`contact_sheet` for these images and tile height."""
-    width = MARGIN + sum(_tile_width(im, height) + MARGIN for im in images)
+def sheet_size(
+    images: Sequence[Image.Image], labels: Sequence[str], height: int
+) -> tuple[int, int]:
+    """(width, height) in pixels of :func:`contact_sheet` for these images, labels and height."""
+    width = MARGIN + sum(column + MARGIN for column, _, _ in _columns(images, labels, height))
     return width, MARGIN + height + LABEL_HEIGHT + MARGIN
 
 
@@ -49,18 +66,15 @@ def contact_sheet(
         raise ValueError(
             f"need as many labels as images ({len(images)} images, {len(labels)} labels)"
         )
-    sheet = Image.new("RGB", sheet_size(images, height), (255, 255, 255))
+    sheet = Image.new("RGB", sheet_size(images, labels, height), (255, 255, 255))
     draw = ImageDraw.Draw(sheet)
-    font, greek = _font(15)
+    font, _ = _font()
     x = MARGIN
-    for image, label in zip(images, labels, strict=True):
-        w = _tile_width(image, height)
-        sheet.paste(image.convert("RGB").resize((w, height), Image.Resampling.LANCZOS), (x, MARGIN))
-        if not greek:
-            for letter, name in _GREEK.items():
-                label = label.replace(letter, name)
+    for image, (column, tile, label) in zip(images, _columns(images, labels, height), strict=True):
+        resized = image.convert("RGB").resize((tile, height), Image.Resampling.LANCZOS)
+        sheet.paste(resized, (x + (column - tile) // 2, MARGIN))
         draw.multiline_text(
-            (x + w / 2, MARGIN + height + 4),
+            (x + column / 2, MARGIN + height + 4),
             label,
             fill=(20, 20, 20),
             font=font,
@@ -68,5 +82,5 @@ def contact_sheet(
             align="center",
             spacing=3,
         )
-        x += w + MARGIN
+        x += column + MARGIN
     return sheet

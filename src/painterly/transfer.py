@@ -92,7 +92,7 @@ class Result:
         history: total loss after each step.
     """
 
-    image: torch.Tensor
+    image: torch.Tensor = field(repr=False)
     loss: float
     steps: int
     function_evals: int
