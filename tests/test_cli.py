@@ -20,27 +20,16 @@ from .conftest import CONTENT, STYLE
 FAST = ["--size", "64", "--iterations", "3", "--seed", "0", "--precision", "fp32", "-q"]
 
 
+def _command(output: Path, *options: str) -> list[str]:
+    """`python -m painterly stylize CONTENT STYLE -o OUTPUT --size 64 --seed 0 OPTIONS`."""
+    head = [sys.executable, "-m", "painterly", "stylize", str(CONTENT), str(STYLE)]
+    return [*head, "-o", str(output), "--size", "64", "--seed", "0", *options]
+
+
 def test_stylize_end_to_end_in_a_subprocess(tmp_path: Path) -> None:
     out = tmp_path / "out" / "cat.jpg"
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "painterly",
-            "stylize",
-            str(CONTENT),
-            str(STYLE),
-            "-o",
-            str(out),
-            "--size",
-            "64",
-            "--iterations",
-            "3",
-            "--seed",
-            "0",
-            "--save-every",
-            "2",
-        ],
+        _command(out, "--iterations", "3", "--save-every", "2"),
         capture_output=True,
         text=True,
         timeout=300,
@@ -158,29 +147,18 @@ def test_layers_lists_names_and_aliases(capsys: pytest.CaptureFixture[str]) -> N
 def test_signal_saves_the_best_image_so_far(tmp_path: Path, sig: signal.Signals, code: int) -> None:
     out, steps = tmp_path / "out.png", tmp_path / "steps"
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "painterly",
-            "stylize",
-            str(CONTENT),
-            str(STYLE),
-            "-o",
-            str(out),
-            "--size",
-            "64",
+        _command(
+            out,
             "--iterations",
             "100000",
             "--patience",
             "none",
-            "--seed",
-            "0",
             "--save-every",
             "1",
             "--save-dir",
             str(steps),
             "-q",
-        ],
+        ),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
