@@ -190,3 +190,16 @@ def test_near_constant_output_is_reported(
     assert "nearly uniform" in capsys.readouterr().err
     assert cli.main(args) == 0
     assert "nearly uniform" not in capsys.readouterr().err
+
+
+def test_a_run_too_big_for_memory_is_refused_with_a_size_that_fits(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cli, "_available_memory", lambda device: 2**30)  # 1 GiB free
+    out = tmp_path / "o.png"
+    code = cli.main(["stylize", str(CONTENT), str(STYLE), "-o", str(out), "--size", "2048", "-q"])
+    assert code == 3 and not out.exists()
+    message = capsys.readouterr().err
+    fits = int(re.search(r"--size (\d+) should fit", message).group(1))  # type: ignore[union-attr]
+    assert 64 <= fits < 2048
+    assert cli.main(["stylize", str(CONTENT), str(STYLE), "-o", str(out), *FAST]) == 0

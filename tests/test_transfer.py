@@ -205,3 +205,14 @@ def test_result_is_the_lowest_loss_image_not_the_last() -> None:
     assert losses_seen.index(min(losses_seen)) < len(seen) - 1, losses_seen
     assert result.loss == pytest.approx(min(losses_seen))
     assert not torch.equal(result.image, seen[-1][1])
+
+
+def test_memory_estimate_grows_with_pixels_and_history() -> None:
+    from painterly.transfer import estimate_peak_memory
+
+    cfg = Config()
+    small = estimate_peak_memory(cfg, 384, 512, "bf16")
+    assert 0.5 * 2**30 < small < 1.5 * 2**30  # measured: about 0.75 GiB plus L-BFGS's history
+    assert estimate_peak_memory(cfg, 768, 1024, "bf16") > 3 * (small - 0.45 * 2**30)
+    assert estimate_peak_memory(cfg.replace(lbfgs_history=5), 384, 512, "bf16") < small
+    assert estimate_peak_memory(cfg, 384, 512, "fp32") > small

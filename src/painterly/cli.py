@@ -1,7 +1,8 @@
 """The ``painterly`` command: ``stylize``, ``sweep`` and ``layers``.
 
 Exit codes: 0 success; 1 unexpected internal error; 2 bad input, option or output path
-(reported before any compute); 4 the loss became non-finite (the best finite image is saved);
+(reported before any compute); 3 the run would not fit in memory (said before any compute, with
+a size that fits); 4 the loss became non-finite (the best finite image is saved);
 130 interrupted by Ctrl-C, 143 stopped by SIGTERM (either way the best image so far is
 saved to the output path).
 """
@@ -20,21 +21,64 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import torch
 from tqdm import tqdm
 
 from .config import INIT_KEYWORDS, PRESETS, Config, ConfigError
-from .images import ImageError, load_image, output_format, save_image, to_pil
+from .images import ImageError, load_image, output_format, resize_longest, save_image, to_pil
 from .sheet import contact_sheet
-from .transfer import NonFiniteLossError, Result, StepEvent, StyleTransfer, TransferInterrupted
+from .transfer import (
+    NonFiniteLossError,
+    Result,
+    StepEvent,
+    StyleTransfer,
+    TransferInterrupted,
+    estimate_peak_memory,
+)
 from .vgg import LAYER_ALIASES, LAYER_NAMES, layer_stride
 from .weights import WeightsError
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_NONFINITE = 0, 1, 2, 4
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_MEMORY, EXIT_NONFINITE = 0, 1, 2, 3, 4
 EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143  # 128 + SIGINT, 128 + SIGTERM
 
 
 class UsageError(Exception):
     """A problem with the command line, reported with exit code 2."""
+
+
+class NotEnoughMemoryError(Exception):
+    """The run would not fit in the memory available, reported with exit code 3."""
+
+
+def _available_memory(device: torch.device) -> int | None:
+    """Bytes free for a run: CUDA's free memory, or Linux's MemAvailable; None if unknown."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def _check_memory(runner: StyleTransfer, content: Path) -> None:
+    """Refuse, before compute, a run whose estimated peak exceeds the memory available."""
+    config = runner.config
+    height, width = resize_longest(load_image(content), config.size).shape[-2:]
+    need = estimate_peak_memory(config, height, width, runner.precision)
+    have = _available_memory(runner.device)
+    if have is None or need <= have:
+        return
+    fixed = estimate_peak_memory(config, 0, 0, runner.precision)
+    fits = config.size * math.sqrt(max(have - fixed, 0) / max(need - fixed, 1))
+    gib = 2**30
+    raise NotEnoughMemoryError(
+        f"a {width}x{height} px run needs about {need / gib:.1f} GiB, but {have / gib:.1f} GiB "
+        f"is available on {runner.device}; --size {int(fits) // 16 * 16} should fit"
+    )
 
 
 def _csv(kind: Callable[[str], Any]) -> Callable[[str], tuple[Any, ...]]:
@@ -134,7 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="painterly",
         description="Repaint a photo in the style of a painting (Gatys et al. 2016).",
-        epilog="Exit codes: 0 ok, 1 internal error, 2 bad input or option, 4 non-finite loss, "
+        epilog="Exit codes: 0 ok, 1 internal error, 2 bad input or option, 3 not enough memory, "
+        "4 non-finite loss, "
         "130 interrupted (Ctrl-C), 143 terminated (SIGTERM).",
     )
     from . import __version__
@@ -281,6 +326,7 @@ def _stylize(args: argparse.Namespace) -> int:
         [args.content, args.style], args.output, config.init, save_dir if args.save_every else None
     )
     runner = StyleTransfer(config)
+    _check_memory(runner, args.content)
     _say(
         args.quiet,
         f"painterly: preset {config.preset}, seed {config.seed}, device "
@@ -398,6 +444,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, ConfigError, ImageError, WeightsError) as exc:
         print(f"painterly: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except NotEnoughMemoryError as exc:
+        print(f"painterly: error: {exc}", file=sys.stderr)
+        return EXIT_MEMORY
     except TransferInterrupted as exc:
         by_sigterm = isinstance(exc.__context__, _Terminated)
         return EXIT_TERMINATED if by_sigterm else EXIT_INTERRUPTED

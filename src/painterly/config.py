@@ -88,7 +88,7 @@ class Config:
     size: int = 512
     iterations: int = 150
     content_weight: float = 1.0
-    style_weight: float = 1e4
+    style_weight: float = 1e3
     tv_weight: float = 0.0
     content_layers: tuple[str, ...] = ("relu4_2",)
     style_layers: tuple[str, ...] = _STYLE_LAYERS
