@@ -298,7 +298,6 @@ def _run(
     style: Path,
     progress: _Progress,
     output: Path,
-    quiet: bool,
 ) -> Result:
     """One run; saves the best image on interrupt or non-finite loss, then re-raises."""
     try:
@@ -333,7 +332,7 @@ def _stylize(args: argparse.Namespace) -> int:
         f"{runner.device}, precision {runner.precision}, size {config.size} px",
     )
     progress = _Progress(config, args.quiet, args.save_every, save_dir)
-    result = _run(runner, args.content, args.style, progress, args.output, args.quiet)
+    result = _run(runner, args.content, args.style, progress, args.output)
     save_image(result.image, args.output)
     _warn_if_flat(result)
     h, w = result.image.shape[-2:]
@@ -392,7 +391,7 @@ def _sweep(args: argparse.Namespace) -> int:
         label = f"α={_format_weight(a)} β={_format_weight(b)}"
         progress = _Progress(cfg, args.quiet, None, None, label=label)
         out = tiles_dir / f"{index:02d}_alpha_{_format_weight(a)}.png"
-        result = _run(runner, args.content, args.style, progress, out, args.quiet)
+        result = _run(runner, args.content, args.style, progress, out)
         save_image(result.image, out)
         images.append(to_pil(result.image))
         ratio = a / b if b else math.inf

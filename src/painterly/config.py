@@ -99,7 +99,7 @@ class Config:
     adam_beta1: float = 0.9
     adam_beta2: float = 0.999
     adam_eps: float = 1e-8
-    lbfgs_history: int = 50
+    lbfgs_history: int = 20
     line_search: bool = False
     init: str = "content"
     pooling: Pooling = "max"
