@@ -66,6 +66,8 @@ def test_missing_input_exits_2_before_loading_the_model(
         (["--device", "cuda:x"], "device"),
         (["--tolerance", "1.5"], "tolerance"),
         (["--scales", "6"], "first scale"),
+        (["--scales", "2", "--scale-iterations", "2,2"], "not both"),
+        (["--patience", "none", "--tolerance", "0.01"], "no effect"),
     ],
 )
 def test_bad_options_exit_2(
@@ -203,3 +205,14 @@ def test_a_run_too_big_for_memory_is_refused_with_a_size_that_fits(
     fits = int(re.search(r"--size (\d+) should fit", message).group(1))  # type: ignore[union-attr]
     assert 64 <= fits < 2048
     assert cli.main(["stylize", str(CONTENT), str(STYLE), "-o", str(out), *FAST]) == 0
+
+
+def test_patience_none_really_switches_the_rule_off() -> None:
+    args = cli.build_parser().parse_args(
+        ["stylize", "c.jpg", "s.jpg", "-o", "o.png", "--patience", "none", "--seed", "1"]
+    )
+    assert cli._config(args).patience is None
+    args = cli.build_parser().parse_args(
+        ["stylize", "c.jpg", "s.jpg", "-o", "o.png", "--patience", "7"]
+    )
+    assert cli._config(args).patience == 7

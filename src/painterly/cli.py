@@ -95,8 +95,10 @@ def _csv(kind: Callable[[str], Any]) -> Callable[[str], tuple[Any, ...]]:
     return parse
 
 
-def _optional_int(text: str) -> int | None:
-    return None if text.lower() in ("none", "off", "0") else int(text)
+def _patience(text: str) -> int:
+    """Steps of patience; "none", "off" or 0 switch the rule off (returned as 0, not None,
+    so that the option still counts as given)."""
+    return 0 if text.lower() in ("none", "off") else int(text)
 
 
 # (flag, Config field, argparse keyword arguments). Defaults are read from Config, so --help
@@ -133,7 +135,7 @@ _OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
     (
         "--patience",
         "patience",
-        {"type": _optional_int, "metavar": "N|none", "help": "stop after N steps without progress"},
+        {"type": _patience, "metavar": "N|none", "help": "stop after N steps without progress"},
     ),
     ("--tolerance", "tolerance", {"type": float, "help": "relative improvement that counts"}),
 ]
@@ -215,9 +217,17 @@ def _config(args: argparse.Namespace, **fixed: Any) -> Config:
         if getattr(args, name, None) is not None
     }
     overrides.update(fixed)
+    if overrides.get("patience") == 0:
+        overrides["patience"] = None
     if overrides.get("seed") is None:
         overrides["seed"] = secrets.randbelow(2**31)
-    return Config.from_preset(args.preset, **overrides)
+    config = Config.from_preset(args.preset, **overrides)
+    # Options that would be silently ignored in this combination:
+    if "iterations" in overrides and "scale_iterations" in overrides:
+        raise UsageError("give --iterations or --scale-iterations, not both")
+    if "tolerance" in overrides and config.patience is None:
+        raise UsageError("--tolerance has no effect with --patience none")
+    return config
 
 
 def _check_paths(
@@ -378,6 +388,7 @@ def _sweep(args: argparse.Namespace) -> int:
     tiles_dir = args.output.with_name(args.output.stem + "_tiles")
     _check_paths([args.content, args.style], args.output, base.init, tiles_dir)
     runner = StyleTransfer(base)
+    _check_memory(runner, args.content)
     _say(
         args.quiet,
         f"painterly: sweep of {len(configs)} runs, preset {base.preset}, seed "
