@@ -1,15 +1,16 @@
-"""The ``painterly`` command: ``stylize``, ``sweep`` and ``layers``.
+"""The ``painterly`` command: ``stylize``, ``resume``, ``sweep`` and ``layers``.
 
 Exit codes: 0 success; 1 unexpected internal error; 2 bad input, option or output path
 (reported before any compute); 3 the run would not fit in memory (said before any compute, with
 a size that fits); 4 the loss became non-finite (the best finite image is saved);
 130 interrupted by Ctrl-C, 143 stopped by SIGTERM (either way the best image so far is
-saved to the output path).
+saved to the output path, and for ``stylize`` a checkpoint that ``painterly resume`` continues).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import difflib
 import math
 import os
@@ -24,12 +25,29 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from .checkpoint import (
+    CheckpointError,
+    checkpoint_path,
+    file_digest,
+    load_checkpoint,
+    save_checkpoint,
+)
 from .config import INIT_KEYWORDS, PRESETS, Config, ConfigError
-from .images import ImageError, load_image, output_format, resize_longest, save_image, to_pil
+from .images import (
+    ImageError,
+    load_alpha,
+    load_image,
+    output_format,
+    resize_longest,
+    resize_to,
+    save_image,
+    to_pil,
+)
 from .sheet import contact_sheet
 from .transfer import (
     NonFiniteLossError,
     Result,
+    RunState,
     StepEvent,
     StyleTransfer,
     TransferInterrupted,
@@ -64,21 +82,29 @@ def _available_memory(device: torch.device) -> int | None:
     return None
 
 
-def _check_memory(runner: StyleTransfer, content: Path) -> None:
-    """Refuse, before compute, a run whose estimated peak exceeds the memory available."""
+def _check_memory(runner: StyleTransfer, content: Path, downscale: bool = False) -> int:
+    """Refuse, before compute, a run whose estimated peak exceeds the memory available.
+
+    Returns the size to run at: the config's, or with ``downscale`` the largest (a multiple
+    of 16 px) that fits.
+    """
     config = runner.config
     height, width = resize_longest(load_image(content), config.size).shape[-2:]
     need = estimate_peak_memory(config, height, width, runner.precision)
     have = _available_memory(runner.device)
     if have is None or need <= have:
-        return
+        return config.size
     fixed = estimate_peak_memory(config, 0, 0, runner.precision)
-    fits = config.size * math.sqrt(max(have - fixed, 0) / max(need - fixed, 1))
+    fits = int(config.size * math.sqrt(max(have - fixed, 0) / max(need - fixed, 1))) // 16 * 16
     gib = 2**30
-    raise NotEnoughMemoryError(
+    message = (
         f"a {width}x{height} px run needs about {need / gib:.1f} GiB, but {have / gib:.1f} GiB "
-        f"is available on {runner.device}; --size {int(fits) // 16 * 16} should fit"
+        f"is available on {runner.device}"
     )
+    if downscale and fits >= config.min_side * 2 ** (config.scales - 1):
+        print(f"painterly: warning: {message}; painting at --size {fits} instead", file=sys.stderr)
+        return fits
+    raise NotEnoughMemoryError(f"{message}; --size {fits} should fit (or add --downscale-to-fit)")
 
 
 def _csv(kind: Callable[[str], Any]) -> Callable[[str], tuple[Any, ...]]:
@@ -196,6 +222,31 @@ def build_parser() -> argparse.ArgumentParser:
         "-o", "--output", type=Path, required=True, help="output image (.png .jpg .webp .tiff)"
     )
     _add_transfer_options(p)
+    long_run = p.add_argument_group("long runs")
+    long_run.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=100,
+        metavar="N",
+        help="write OUT.ckpt every N steps, to resume from after a crash; 0: only on "
+        "Ctrl-C/SIGTERM (default: 100; removed when the run ends)",
+    )
+    long_run.add_argument(
+        "--keep-alpha",
+        action="store_true",
+        help="put the photo's transparency back on the output (.png .webp .tiff)",
+    )
+    long_run.add_argument(
+        "--downscale-to-fit",
+        action="store_true",
+        help="paint at the largest size that fits in memory instead of refusing (exit 3)",
+    )
+
+    r = sub.add_parser(
+        "resume", help="continue a stopped stylize run from its checkpoint (OUT.ckpt)"
+    )
+    r.add_argument("checkpoint", type=Path, help="the .ckpt file next to the output")
+    r.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
     s = sub.add_parser("sweep", help="one image per content weight α, and a labelled contact sheet")
     s.add_argument("content", type=Path)
@@ -262,8 +313,77 @@ def _check_paths(
             raise UsageError(f"{folder}: this folder is not writable")
 
 
+class _Signals:
+    """Ctrl-C and SIGTERM during a run: the first asks for a stop at the end of the current
+    step (so that the checkpoint is whole); a second one stops at once."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.received is not None:
+            raise _Terminated if signum == signal.SIGTERM else KeyboardInterrupt
+        self.received = signum
+        print(
+            "\npainterly: stopping at the end of this step (again to stop at once)",
+            file=sys.stderr,
+        )
+
+    def __enter__(self) -> _Signals:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+class _Job:
+    """One stylize run as the command line sees it: inputs, output, checkpoints, alpha."""
+
+    def __init__(
+        self,
+        config: Config,
+        content: Path,
+        style: Path,
+        output: Path,
+        options: dict[str, Any],
+        digests: dict[str, str] | None = None,
+    ) -> None:
+        self.config, self.content, self.style, self.output = config, content, style, output
+        self.options = options
+        self.checkpoint = checkpoint_path(output)
+        self.inputs = {"content": str(content.resolve()), "style": str(style.resolve())}
+        for role in ("init", "weights"):
+            value = getattr(config, role)
+            if role == "init" and value in INIT_KEYWORDS:
+                continue
+            if role == "weights" and value in ("embedded", "torchvision"):
+                continue
+            self.inputs[role] = str(Path(value).resolve())
+        self.digests = digests or {role: file_digest(p) for role, p in self.inputs.items()}
+        self.alpha = load_alpha(content) if options.get("keep_alpha") else None
+        self.checkpointed_at: int | None = None
+
+    def finish(self, image: torch.Tensor) -> torch.Tensor:
+        """The image to write: with the photo's alpha put back when asked."""
+        if self.alpha is None:
+            return image
+        alpha = resize_to(self.alpha, *image.shape[-2:])
+        return torch.cat([image, alpha], dim=1)
+
+    def save_checkpoint(self, state: RunState) -> None:
+        config = self.config.replace(
+            **{role: self.inputs[role] for role in ("init", "weights") if role in self.inputs}
+        )
+        save_checkpoint(self.checkpoint, state, config, self.inputs, self.digests, self.options)
+        self.checkpointed_at = state.steps
+
+
 class _Progress:
-    """tqdm bar + periodic saves, fed by step events."""
+    """tqdm bar, periodic saves and checkpoints, and orderly stops, fed by step events."""
 
     def __init__(
         self,
@@ -272,18 +392,22 @@ class _Progress:
         save_every: int | None,
         save_dir: Path | None,
         label: str = "",
+        job: _Job | None = None,
+        start: int = 0,
     ) -> None:
         self.bar = tqdm(
             total=sum(steps for _, steps in config.ladder),
+            initial=start,
             disable=quiet,
             unit="step",
             desc=label or "painting",
             dynamic_ncols=True,
             file=sys.stderr,
         )
-        self.save_every, self.save_dir = save_every, save_dir
+        self.save_every, self.save_dir, self.job = save_every, save_dir, job
+        self.signals: _Signals | None = None
 
-    def __call__(self, event: StepEvent) -> None:
+    def __call__(self, event: StepEvent) -> bool:
         self.bar.update(event.step - self.bar.n)
         self.bar.set_postfix_str(
             f"loss {event.loss:.3g} = content {event.content_loss:.3g} + style "
@@ -291,7 +415,16 @@ class _Progress:
             refresh=False,
         )
         if self.save_every and self.save_dir and event.step % self.save_every == 0:
-            save_image(event.image(), self.save_dir / f"step_{event.step:05d}.png")
+            image = event.image()
+            save_image(
+                self.job.finish(image) if self.job else image,
+                self.save_dir / f"step_{event.step:05d}.png",
+            )
+        stop = self.signals is not None and self.signals.received is not None
+        every = self.job.options.get("checkpoint_every") if self.job else None
+        if self.job and (stop or (every and event.step % every == 0)):
+            self.job.save_checkpoint(event.state())
+        return stop
 
     def close(self) -> None:
         self.bar.close()
@@ -308,20 +441,41 @@ def _run(
     style: Path,
     progress: _Progress,
     output: Path,
+    job: _Job | None = None,
+    resume: RunState | None = None,
 ) -> Result:
-    """One run; saves the best image on interrupt or non-finite loss, then re-raises."""
-    try:
-        return runner.run(content, style, progress)
-    except (TransferInterrupted, NonFiniteLossError) as exc:
-        progress.close()
-        save_image(exc.result.image, output)
-        _say(
-            False,
-            f"painterly: {exc} — saved the best image so far (step {exc.result.steps}) to {output}",
-        )
-        raise
-    finally:
-        progress.close()
+    """One run; Ctrl-C/SIGTERM stop it at the end of a step (``stop_reason="interrupted"``).
+    Saves the best image on a hard interrupt or a non-finite loss, then re-raises."""
+    with _Signals() as signals:
+        progress.signals = signals
+        try:
+            result = runner.run(content, style, progress, resume=resume)
+        except (TransferInterrupted, NonFiniteLossError) as exc:
+            progress.close()
+            save_image(job.finish(exc.result.image) if job else exc.result.image, output)
+            hint = ""
+            if job and job.checkpointed_at is not None and isinstance(exc, TransferInterrupted):
+                hint = (
+                    f"; the checkpoint of step {job.checkpointed_at} continues with: "
+                    f"painterly resume {job.checkpoint}"
+                )
+            _say(
+                False,
+                f"painterly: {exc} — saved the best image so far (step {exc.result.steps}) to "
+                f"{output}{hint}",
+            )
+            raise
+        finally:
+            progress.close()
+    if result.stop_reason == "stopped":  # only our callback stops runs: a signal came
+        result = dataclasses.replace(result, stop_reason="interrupted")
+    return result
+
+
+def _exit_code(progress: _Progress) -> int:
+    """The exit code of a run stopped by a signal: 143 for SIGTERM, else 130."""
+    received = progress.signals.received if progress.signals else None
+    return EXIT_TERMINATED if received == signal.SIGTERM else EXIT_INTERRUPTED
 
 
 def _stylize(args: argparse.Namespace) -> int:
@@ -330,25 +484,77 @@ def _stylize(args: argparse.Namespace) -> int:
         raise UsageError("--save-every must be a positive integer")
     if args.save_dir is not None and args.save_every is None:
         raise UsageError("--save-dir needs --save-every")
+    if args.checkpoint_every < 0:
+        raise UsageError("--checkpoint-every must be 0 (only on Ctrl-C) or a positive integer")
     save_dir = args.save_dir or args.output.with_name(args.output.stem + "_steps")
     _check_paths(
         [args.content, args.style], args.output, config.init, save_dir if args.save_every else None
     )
+    if args.keep_alpha:
+        if output_format(args.output) not in ("PNG", "WEBP", "TIFF"):
+            raise UsageError(
+                f"{args.output}: --keep-alpha needs a format with transparency: .png, .webp, .tiff"
+            )
+        if load_alpha(args.content) is None:
+            raise UsageError(f"--keep-alpha: {args.content} has no transparency to keep")
+    options = {
+        "output": str(args.output.resolve()),
+        "save_every": args.save_every,
+        "save_dir": str(save_dir.resolve()) if args.save_every else None,
+        "checkpoint_every": args.checkpoint_every,
+        "keep_alpha": args.keep_alpha,
+    }
     runner = StyleTransfer(config)
-    _check_memory(runner, args.content)
+    size = _check_memory(runner, args.content, args.downscale_to_fit)
+    if size != config.size:
+        config = config.replace(size=size)
+        runner.config = config  # the network does not depend on the size
+    job = _Job(config, args.content, args.style, args.output, options)
+    return _paint(runner, job, args.quiet)
+
+
+def _resume(args: argparse.Namespace) -> int:
+    ckpt = load_checkpoint(args.checkpoint)
+    ckpt.verify_inputs()
+    opts = ckpt.options
+    output = Path(opts["output"])
+    save_dir = Path(opts["save_dir"]) if opts.get("save_dir") else None
+    content, style = Path(ckpt.inputs["content"]), Path(ckpt.inputs["style"])
+    _check_paths([content, style], output, ckpt.config.init, save_dir)
+    runner = StyleTransfer(ckpt.config)
+    _check_memory(runner, content)
+    job = _Job(ckpt.config, content, style, output, opts, ckpt.digests)
+    _say(args.quiet, f"painterly: resuming {output} at step {ckpt.state.steps}")
+    return _paint(runner, job, args.quiet, ckpt.state)
+
+
+def _paint(runner: StyleTransfer, job: _Job, quiet: bool, resume: RunState | None = None) -> int:
+    """Run a job to its end (or to an orderly stop) and write its output."""
+    config, output = job.config, job.output
     _say(
-        args.quiet,
+        quiet,
         f"painterly: preset {config.preset}, seed {config.seed}, device "
         f"{runner.device}, precision {runner.precision}, size {config.size} px",
     )
-    progress = _Progress(config, args.quiet, args.save_every, save_dir)
-    result = _run(runner, args.content, args.style, progress, args.output)
-    save_image(result.image, args.output)
+    save_dir = Path(job.options["save_dir"]) if job.options.get("save_dir") else None
+    start = resume.steps if resume else 0
+    progress = _Progress(config, quiet, job.options.get("save_every"), save_dir, "", job, start)
+    result = _run(runner, job.content, job.style, progress, output, job, resume)
+    if result.stop_reason == "interrupted":
+        save_image(job.finish(result.image), output)
+        _say(
+            False,
+            f"painterly: stopped at step {result.steps} — saved the best image so far to "
+            f"{output} and a checkpoint; continue with: painterly resume {job.checkpoint}",
+        )
+        return _exit_code(progress)
+    save_image(job.finish(result.image), output)
+    job.checkpoint.unlink(missing_ok=True)  # the run is complete: nothing left to resume
     _warn_if_flat(result)
     h, w = result.image.shape[-2:]
     _say(
         False,  # the one line --quiet keeps: it holds the seed
-        f"painterly: wrote {args.output} ({w}x{h}) in {result.elapsed:.1f} s — "
+        f"painterly: wrote {output} ({w}x{h}) in {result.elapsed:.1f} s — "
         f"{result.steps} steps, {result.function_evals} evaluations, loss "
         f"{result.loss:.4g}, stopped by {result.stop_reason}; seed {result.seed}",
     )
@@ -404,6 +610,13 @@ def _sweep(args: argparse.Namespace) -> int:
         out = tiles_dir / f"{index:02d}_alpha_{_format_weight(a)}.png"
         result = _run(runner, args.content, args.style, progress, out)
         save_image(result.image, out)
+        if result.stop_reason == "interrupted":
+            _say(
+                False,
+                f"painterly: stopped at step {result.steps} of tile {index} — saved the best "
+                f"image so far to {out}; a sweep is not resumable, run it again",
+            )
+            return _exit_code(progress)
         images.append(to_pil(result.image))
         ratio = a / b if b else math.inf
         labels.append(f"{label}\nα/β={_format_weight(ratio)}")
@@ -450,8 +663,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _layers()
         if args.command == "sweep":
             return _sweep(args)
+        if args.command == "resume":
+            return _resume(args)
         return _stylize(args)
-    except (UsageError, ConfigError, ImageError, WeightsError) as exc:
+    except (UsageError, ConfigError, ImageError, WeightsError, CheckpointError) as exc:
         print(f"painterly: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except NotEnoughMemoryError as exc:

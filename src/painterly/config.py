@@ -144,8 +144,19 @@ class Config:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        """The options as plain JSON-friendly values."""
+        """The options as plain JSON-friendly values (tuples as lists); :meth:`from_dict`
+        reads them back."""
         return {k: list(v) if isinstance(v, tuple) else v for k, v in vars(self).items()}
+
+    @classmethod
+    def from_dict(cls, options: dict[str, Any]) -> Config:
+        """A validated config from :meth:`to_dict`'s output (e.g. read from JSON).
+
+        Raises:
+            ConfigError: unknown option (say, from a newer painterly) or invalid value.
+        """
+        _check_names(options)
+        return cls(**options)
 
     @property
     def layer_weights(self) -> dict[str, float]:

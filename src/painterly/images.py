@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 import os
-import secrets
 import warnings
 from pathlib import Path
 from typing import TypeAlias
@@ -22,10 +21,13 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageCms, ImageOps
 
+from .files import atomic_write
+
 __all__ = [
     "BACKGROUND",
     "ImageError",
     "ImageSource",
+    "load_alpha",
     "load_image",
     "output_format",
     "resize_longest",
@@ -172,6 +174,30 @@ def load_image(source: ImageSource) -> torch.Tensor:
     return _decode(Path(source))
 
 
+def load_alpha(path: str | os.PathLike[str]) -> torch.Tensor | None:
+    """The alpha channel of an image file, upright like :func:`load_image`'s pixels.
+
+    Returns:
+        (1, 1, H, W) float32 in [0, 1] (1 = opaque), or ``None`` when the image has no alpha
+        (modes RGBA, LA, PA, RGBa, La, and palette images with a transparent colour have one).
+
+    Raises:
+        ImageError: as :func:`load_image`.
+    """
+    load_image(path)  # the same checks and messages
+    with Image.open(path) as img:
+        img.seek(0)
+        img.load()
+        img = ImageOps.exif_transpose(img) or img
+        has_alpha = img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
+            img.mode == "P" and "transparency" in img.info
+        )
+        if not has_alpha:
+            return None
+        alpha = np.asarray(img.convert("RGBA").getchannel("A"), dtype=np.float32) / 255.0
+    return torch.from_numpy(alpha.copy())[None, None]
+
+
 def resize_to(image: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """Resize (1, 3, H, W) to (1, 3, height, width): bicubic, antialiased, clamped to [0, 1]."""
     if image.shape[-2:] == (height, width):
@@ -190,12 +216,16 @@ def resize_longest(image: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def to_pil(image: torch.Tensor) -> Image.Image:
-    """An RGB Pillow image from (1, 3, H, W) or (3, H, W) in [0, 1] (rounded to 8 bits)."""
+    """A Pillow image from (1, C, H, W) or (C, H, W) in [0, 1], rounded to 8 bits: RGB for
+    C = 3, RGBA for C = 4 (the fourth channel is alpha)."""
     t = image.detach().to("cpu", torch.float32)
     if t.dim() == 4:
         t = t[0]
+    mode = {3: "RGB", 4: "RGBA"}.get(t.shape[0])
+    if mode is None:
+        raise ValueError(f"expected 3 or 4 channels, got a tensor of shape {tuple(image.shape)}")
     array = (t.clamp(0, 1) * 255.0).round().to(torch.uint8).permute(1, 2, 0).numpy()
-    return Image.fromarray(np.ascontiguousarray(array), "RGB")
+    return Image.fromarray(np.ascontiguousarray(array), mode)
 
 
 def output_format(path: str | os.PathLike[str]) -> str:
@@ -217,7 +247,8 @@ def save_image(image: torch.Tensor | Image.Image, path: str | os.PathLike[str]) 
     """Write an image atomically (temporary file in the same folder, then rename).
 
     Args:
-        image: (1, 3, H, W) / (3, H, W) tensor in [0, 1], or a Pillow image.
+        image: (1, 3, H, W) / (3, H, W) tensor in [0, 1] (4 channels: RGBA), or a Pillow
+            image.
         path: destination; the format follows the extension (png, jpg, webp, tiff, …).
 
     Returns:
@@ -232,18 +263,8 @@ def save_image(image: torch.Tensor | Image.Image, path: str | os.PathLike[str]) 
     options = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
     if target.is_dir():
         raise ImageError(f"{target}: is a folder; give a file name")
-    # A fresh name in the same folder (so the rename is atomic), opened exclusively; unlike
-    # mkstemp it gets the usual permissions from the umask.
-    tmp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.part")
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "xb") as f:
-            pil.save(f, format=fmt, **options)
-        os.replace(tmp, target)
+        atomic_write(target, lambda f: pil.save(f, format=fmt, **options))
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise ImageError(f"{target}: cannot write ({exc.strerror or exc})") from exc
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return target

@@ -19,6 +19,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -31,6 +32,7 @@ from .weights import load_weights
 __all__ = [
     "NonFiniteLossError",
     "Result",
+    "RunState",
     "StepEvent",
     "StyleTransfer",
     "TransferInterrupted",
@@ -67,6 +69,7 @@ class StepEvent:
     elapsed: float
     _current: Callable[[], torch.Tensor] = field(repr=False)
     _best: Callable[[], torch.Tensor] = field(repr=False)
+    _state: Callable[[], RunState] = field(repr=False)
 
     def image(self) -> torch.Tensor:
         """A copy of the current image, (1, 3, H, W) float32 on the CPU, in [0, 1]."""
@@ -75,6 +78,46 @@ class StepEvent:
     def best_image(self) -> torch.Tensor:
         """A copy of the lowest-loss image so far, (1, 3, H, W) float32 on the CPU, in [0, 1]."""
         return self._best()
+
+    def state(self) -> RunState:
+        """Everything needed to continue the run exactly from the end of this step (a copy on
+        the CPU): pass it to :meth:`StyleTransfer.run` as ``resume``. Call it inside the
+        callback."""
+        return self._state()
+
+
+@dataclass(frozen=True)
+class RunState:
+    """A run frozen at the end of a step, from which :meth:`StyleTransfer.run` continues as if
+    it had never stopped (same images, same losses; on the CPU, bit for bit).
+
+    Attributes:
+        seed: the run's seed. scale: 0-based index of the scale in the ladder.
+        scale_step: steps done at this scale. steps, function_evals: counts over all scales.
+        finished: the reason this scale ended at this step (``"iterations"``, ``"converged"``),
+            or ``None`` while it goes on.
+        image: the current iterate, (1, 3, H, W) float32 in [0, 1]. best: the lowest-loss image
+            of this scale so far, same shape; best_loss: its loss.
+        loss_scale: the factor L-BFGS's objective is multiplied by (1 / the scale's first loss).
+        window: the patience rule's recent best losses. history: total loss after every step.
+        optimizer: the optimiser's ``state_dict()``, tensors on the CPU.
+        elapsed: seconds of work so far.
+    """
+
+    seed: int
+    scale: int
+    scale_step: int
+    steps: int
+    function_evals: int
+    finished: str | None
+    image: torch.Tensor = field(repr=False)
+    best: torch.Tensor = field(repr=False)
+    best_loss: float
+    loss_scale: float
+    window: list[float]
+    history: list[float] = field(repr=False)
+    optimizer: dict[str, Any] = field(repr=False)
+    elapsed: float
 
 
 @dataclass(frozen=True)
@@ -277,6 +320,7 @@ class StyleTransfer:
         content: ImageSource,
         style: ImageSource,
         callback: Callable[[StepEvent], object] | None = None,
+        resume: RunState | None = None,
     ) -> Result:
         """Stylise ``content`` in the style of ``style``, coarse to fine over ``config.ladder``.
 
@@ -287,6 +331,8 @@ class StyleTransfer:
             content, style: paths, Pillow images, or tensors (3, H, W) / (1, 3, H, W) in [0, 1].
             callback: called after every step with a :class:`StepEvent`; a truthy return value
                 stops the run early (``stop_reason="stopped"``).
+            resume: a :class:`RunState` taken (``event.state()``) from an earlier run with the
+                same config and inputs; the run continues from the end of that step.
 
         Returns:
             A :class:`Result` with the lowest-loss image of the last scale.
@@ -294,27 +340,43 @@ class StyleTransfer:
         Raises:
             TransferInterrupted: Ctrl-C; carries the best image so far, at the final size.
             NonFiniteLossError: NaN/inf loss; carries the last finite best image.
-            ImageError, ConfigError: bad inputs (all checked before any compute).
+            ImageError, ConfigError: bad inputs (all checked before any compute), or a
+                ``resume`` state that does not fit this config.
         """
         cfg = self.config
-        seed = cfg.seed if cfg.seed is not None else secrets.randbelow(2**31)
+        if resume is not None:
+            seed = resume.seed
+        else:
+            seed = cfg.seed if cfg.seed is not None else secrets.randbelow(2**31)
         content_full, style_full = load_image(content), load_image(style)
         init_file = None if cfg.init in INIT_KEYWORDS else load_image(cfg.init)
         ladder = cfg.ladder
         inputs = [self._at_size(content_full, style_full, size) for size, _ in ladder]
         final_hw = inputs[-1][0].shape[-2:]
         progress = _Progress(seed=seed, total=sum(n for _, n in ladder), scales=len(ladder))
+        if resume is not None:
+            _check_resume(resume, ladder, [c.shape for c, _ in inputs])
+            progress.steps, progress.evals = resume.steps, resume.function_evals
+            progress.history = list(resume.history)
+            progress.start -= resume.elapsed
         x: torch.Tensor | None = None
         result: Result | None = None
         for scale, ((_, iterations), (c, s)) in enumerate(zip(ladder, inputs, strict=True)):
+            state = resume if resume is not None and resume.scale == scale else None
+            if resume is not None and scale < resume.scale:
+                continue
             try:
-                if x is None:
+                if state is not None:
+                    x = state.image.to(self.device)
+                elif x is None:
                     x = self._init_image(c, s, seed, init_file)
                 else:
                     x = resize_to(x, *c.shape[-2:]).contiguous()
                 p_targets, a_targets = self.targets(c, s)
                 progress.scale = scale
-                result = self._optimise(x, iterations, p_targets, a_targets, progress, callback)
+                result = self._optimise(
+                    x, iterations, p_targets, a_targets, progress, callback, state
+                )
             except (TransferInterrupted, NonFiniteLossError) as exc:
                 exc.result = _upsized(exc.result, *final_hw)
                 raise
@@ -365,8 +427,10 @@ class StyleTransfer:
         a_targets: dict[str, torch.Tensor],
         run: _Progress,
         callback: Callable[[StepEvent], object] | None,
+        resume: RunState | None = None,
     ) -> Result:
-        """One scale's optimisation, starting at ``x`` (which it leaves unchanged)."""
+        """One scale's optimisation, starting at ``x`` (which it leaves unchanged), or from the
+        end of the step ``resume`` describes."""
         cfg = self.config
         x = x.detach().clone().requires_grad_(True)
         best = x.detach().clone()
@@ -414,6 +478,16 @@ class StyleTransfer:
             return value * scale
 
         optimizer = _make_optimizer(cfg, x)
+        window: deque[float] = deque(maxlen=(cfg.patience or 0) + 1)
+        done = 0  # steps taken at this scale
+        finished: str | None = None
+        if resume is not None:
+            with torch.no_grad():
+                best.copy_(resume.best.to(best.device))
+            best_loss, scale, done = resume.best_loss, resume.loss_scale, resume.scale_step
+            window.extend(resume.window)
+            optimizer.load_state_dict(resume.optimizer)
+            finished = resume.finished
 
         def result(reason: str) -> Result:
             return Result(
@@ -429,16 +503,35 @@ class StyleTransfer:
                 history=list(run.history),
             )
 
-        window: deque[float] = deque(maxlen=(cfg.patience or 0) + 1)
-        reason = "iterations"
+        def snapshot() -> RunState:
+            return RunState(
+                seed=run.seed,
+                scale=run.scale,
+                scale_step=done,
+                steps=run.steps,
+                function_evals=run.evals,
+                finished=finished,
+                image=x.detach().to("cpu").clone(),
+                best=best.detach().to("cpu").clone(),
+                best_loss=best_loss,
+                loss_scale=scale,
+                window=list(window),
+                history=list(run.history),
+                optimizer=_to_cpu(optimizer.state_dict()),
+                elapsed=time.perf_counter() - run.start,
+            )
+
+        if finished is not None:  # resumed from this scale's last step
+            return result(finished)
         try:
             if iterations == 0:
                 with torch.no_grad():
                     best_loss = self._loss(x, p_targets, a_targets)[0].item()
-            for _ in range(iterations):
+            while done < iterations:
                 step_terms.clear()
                 optimizer.step(closure)
                 run.steps += 1
+                done += 1
                 _project(x, optimizer)
                 last = dict(step_terms)
                 value = float(last["total"])
@@ -449,6 +542,12 @@ class StyleTransfer:
                         result("non-finite"),
                     )
                 run.history.append(value)
+                if cfg.patience:
+                    window.append(best_loss)
+                    if len(window) == window.maxlen and stalled(window, cfg.tolerance):
+                        finished = "converged"
+                if finished is None and done == iterations:
+                    finished = "iterations"
                 event = StepEvent(
                     step=run.steps,
                     total_steps=run.total,
@@ -464,18 +563,36 @@ class StyleTransfer:
                     elapsed=time.perf_counter() - run.start,
                     _current=lambda: x.detach().to("cpu", torch.float32).clone(),
                     _best=lambda: best.detach().to("cpu", torch.float32).clone(),
+                    _state=snapshot,
                 )
                 if callback is not None and callback(event):
-                    reason = "stopped"
+                    return result("stopped")
+                if finished is not None:
                     break
-                if cfg.patience:
-                    window.append(best_loss)
-                    if len(window) == window.maxlen and stalled(window, cfg.tolerance):
-                        reason = "converged"
-                        break
         except KeyboardInterrupt:
             raise TransferInterrupted(result("interrupted")) from None
-        return result(reason)
+        return result(finished or "iterations")
+
+
+def _to_cpu(value: Any) -> Any:
+    """A deep copy of a (nested) state dict with every tensor on the CPU."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().to("cpu", copy=True)
+    if isinstance(value, dict):
+        return {k: _to_cpu(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_to_cpu(v) for v in value)
+    return value
+
+
+def _check_resume(state: RunState, ladder: list[tuple[int, int]], shapes: list[Any]) -> None:
+    """Refuse a state that cannot belong to a run with this ladder and these inputs."""
+    if not 0 <= state.scale < len(ladder) or tuple(state.image.shape) != tuple(shapes[state.scale]):
+        raise ConfigError(
+            "the saved state does not match this run: it was made with other options or images"
+        )
+    if state.scale_step > ladder[state.scale][1]:
+        raise ConfigError("the saved state has more steps at its scale than this run asks for")
 
 
 # Peak memory model, fitted to whole-process peaks measured by benchmarks/bench_speed.py on the
