@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -216,3 +217,51 @@ def test_patience_none_really_switches_the_rule_off() -> None:
         ["stylize", "c.jpg", "s.jpg", "-o", "o.png", "--patience", "7"]
     )
     assert cli._config(args).patience == 7
+
+
+def test_a_non_finite_loss_exits_4_and_saves_a_finite_image(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from painterly import losses
+
+    real = losses.total_variation
+    monkeypatch.setattr(losses, "total_variation", lambda x, n: real(x, n) * float("inf"))
+    out = tmp_path / "o.png"
+    args = ["stylize", str(CONTENT), str(STYLE), "-o", str(out), *FAST, "--tv-weight", "1"]
+    assert cli.main(args) == 4
+    err = capsys.readouterr().err
+    assert "step 1" in err and "Traceback" not in err
+    with Image.open(out) as im:
+        assert im.size == (64, 43)
+
+
+def test_keep_alpha_needs_transparency_and_a_format_that_holds_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rgba = np.zeros((48, 64, 4), dtype=np.uint8)
+    rgba[..., :3] = 120
+    rgba[:, 32:, 3] = 255
+    cutout = tmp_path / "cutout.png"
+    Image.fromarray(rgba, "RGBA").save(cutout)
+    head = ["stylize", str(cutout), str(STYLE), "--keep-alpha", *FAST]
+    assert cli.main([*head, "-o", str(tmp_path / "o.jpg")]) == 2
+    assert "transparency" in capsys.readouterr().err
+    opaque = ["stylize", str(CONTENT), str(STYLE), "--keep-alpha", *FAST]
+    assert cli.main([*opaque, "-o", str(tmp_path / "o.png")]) == 2
+    assert "no transparency" in capsys.readouterr().err
+    assert cli.main([*head, "-o", str(tmp_path / "o.webp")]) == 0
+    with Image.open(tmp_path / "o.webp") as im:
+        alpha = np.asarray(im.convert("RGBA").getchannel("A"))
+    assert alpha[:, :30].max() == 0 and alpha[:, 34:].min() == 255
+
+
+def test_downscale_to_fit_paints_at_a_size_that_fits(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cli, "_available_memory", lambda device: int(0.6 * 2**30))
+    out = tmp_path / "o.png"
+    args = ["stylize", str(CONTENT), str(STYLE), "-o", str(out), "--iterations", "1", "-q"]
+    assert cli.main([*args, "--size", "2048", "--downscale-to-fit"]) == 0
+    assert "painting at --size" in capsys.readouterr().err
+    with Image.open(out) as im:
+        assert 16 <= max(im.size) < 2048 and max(im.size) % 16 == 0

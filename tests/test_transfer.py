@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
 from painterly import losses
 from painterly.config import Config, ConfigError
 from painterly.images import load_image, resize_to, save_image
-from painterly.transfer import StepEvent, StyleTransfer, TransferInterrupted, stalled
+from painterly.transfer import (
+    NonFiniteLossError,
+    StepEvent,
+    StyleTransfer,
+    TransferInterrupted,
+    check_sizes,
+    stalled,
+)
 
 from .conftest import CONTENT, STYLE
 
@@ -216,3 +225,39 @@ def test_memory_estimate_grows_with_pixels_and_history() -> None:
     assert estimate_peak_memory(cfg, 768, 1024, "bf16") > 3 * (small - 0.45 * 2**30)
     assert estimate_peak_memory(cfg.replace(lbfgs_history=5), 384, 512, "bf16") < small
     assert estimate_peak_memory(cfg, 384, 512, "fp32") > small
+
+
+def test_a_nan_in_the_style_loss_stops_the_run_with_the_last_finite_best_image(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real = losses.style_loss
+    calls = {"n": 0}
+
+    def poisoned(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        total, per_layer = real(*args, **kwargs)
+        if calls["n"] >= 3:  # the third evaluation: step 3 of L-BFGS without line search
+            per_layer = {k: v * float("nan") for k, v in per_layer.items()}
+        return total, per_layer
+
+    monkeypatch.setattr(losses, "style_loss", poisoned)
+    with pytest.raises(NonFiniteLossError, match="step 3") as info:
+        StyleTransfer(Config(iterations=10, **FAST)).run(CONTENT, STYLE)
+    result = info.value.result
+    assert result.stop_reason == "non-finite" and torch.isfinite(result.image).all()
+    assert math.isfinite(result.loss) and float(result.image.std()) > 2 / 255
+
+
+def test_a_narrow_style_image_is_enlarged_not_refused() -> None:
+    strip = torch.rand(1, 3, 8, 400, generator=torch.Generator().manual_seed(0))
+    runner = StyleTransfer(Config(iterations=1, **FAST))
+    _, style = runner.prepare(CONTENT, strip)
+    assert min(style.shape[-2:]) == 16 and style.shape[-1] == 800  # aspect kept
+    assert runner.run(CONTENT, strip).steps == 1
+
+
+def test_sizes_are_checked_at_every_scale_before_any_compute() -> None:
+    cfg = Config(size=512, scales=3, iterations=1)
+    assert check_sizes(cfg, 300, 400) == [(96, 128), (192, 256), (384, 512)]
+    with pytest.raises(ConfigError, match="scale 1 of 3"):
+        check_sizes(cfg, 40, 400)  # 128x13 at the first scale

@@ -10,11 +10,18 @@ on the original Caffe VGG19 weights, offline, fast on a CPU.
 
 import importlib.metadata as _metadata
 
-from . import losses
+from . import checkpoint, losses
 from .api import stylize
 from .config import PRESETS, Config, ConfigError
 from .images import ImageError, load_image, save_image
-from .transfer import NonFiniteLossError, Result, StepEvent, StyleTransfer, TransferInterrupted
+from .transfer import (
+    NonFiniteLossError,
+    Result,
+    RunState,
+    StepEvent,
+    StyleTransfer,
+    TransferInterrupted,
+)
 from .vgg import LAYER_ALIASES, LAYER_NAMES, VGG19Features, resolve_layer
 from .weights import VGGWeights, WeightsError, load_weights
 
@@ -32,6 +39,7 @@ __all__ = [
     "ImageError",
     "NonFiniteLossError",
     "Result",
+    "RunState",
     "StepEvent",
     "StyleTransfer",
     "TransferInterrupted",
@@ -39,6 +47,7 @@ __all__ = [
     "VGGWeights",
     "WeightsError",
     "__version__",
+    "checkpoint",
     "load_image",
     "load_weights",
     "losses",

@@ -51,6 +51,7 @@ from .transfer import (
     StepEvent,
     StyleTransfer,
     TransferInterrupted,
+    check_sizes,
     estimate_peak_memory,
 )
 from .vgg import LAYER_ALIASES, LAYER_NAMES, layer_stride
@@ -282,11 +283,18 @@ def _config(args: argparse.Namespace, **fixed: Any) -> Config:
 
 
 def _check_paths(
-    inputs: Sequence[Path], output: Path, init: str, save_dir: Path | None = None
+    inputs: Sequence[Path],
+    output: Path,
+    init: str,
+    save_dir: Path | None = None,
+    config: Config | None = None,
 ) -> None:
-    """Everything about the files that can fail, checked before the model loads."""
+    """Everything about the files that can fail, checked before the model loads; with
+    ``config``, also the content's size at every scale (the first input is the content)."""
     for path in inputs:
-        load_image(path)
+        image = load_image(path)
+        if config is not None and path is inputs[0]:
+            check_sizes(config, *image.shape[-2:])
     output_format(output)
     if output.is_dir():
         raise UsageError(f"{output}: is a folder; give the output a file name")
@@ -488,7 +496,11 @@ def _stylize(args: argparse.Namespace) -> int:
         raise UsageError("--checkpoint-every must be 0 (only on Ctrl-C) or a positive integer")
     save_dir = args.save_dir or args.output.with_name(args.output.stem + "_steps")
     _check_paths(
-        [args.content, args.style], args.output, config.init, save_dir if args.save_every else None
+        [args.content, args.style],
+        args.output,
+        config.init,
+        save_dir if args.save_every else None,
+        config,
     )
     if args.keep_alpha:
         if output_format(args.output) not in ("PNG", "WEBP", "TIFF"):
@@ -520,7 +532,7 @@ def _resume(args: argparse.Namespace) -> int:
     output = Path(opts["output"])
     save_dir = Path(opts["save_dir"]) if opts.get("save_dir") else None
     content, style = Path(ckpt.inputs["content"]), Path(ckpt.inputs["style"])
-    _check_paths([content, style], output, ckpt.config.init, save_dir)
+    _check_paths([content, style], output, ckpt.config.init, save_dir, ckpt.config)
     runner = StyleTransfer(ckpt.config)
     _check_memory(runner, content)
     job = _Job(ckpt.config, content, style, output, opts, ckpt.digests)
@@ -551,6 +563,7 @@ def _paint(runner: StyleTransfer, job: _Job, quiet: bool, resume: RunState | Non
     save_image(job.finish(result.image), output)
     job.checkpoint.unlink(missing_ok=True)  # the run is complete: nothing left to resume
     _warn_if_flat(result)
+    _warn_if_no_progress(result)
     h, w = result.image.shape[-2:]
     _say(
         False,  # the one line --quiet keeps: it holds the seed
@@ -569,6 +582,17 @@ def _warn_if_flat(result: Result) -> None:
             f"painterly: warning: the output is nearly uniform (std {spread:.2f}/255). Check the "
             "weights: content and style weight 0, or a --tv-weight far above the others, "
             "flatten the picture.",
+            file=sys.stderr,
+        )
+
+
+def _warn_if_no_progress(result: Result) -> None:
+    """A run whose loss never fell below its start diverged or stalled (B21): say so."""
+    if result.steps and result.history and 0 < result.history[0] <= result.loss:
+        print(
+            f"painterly: warning: the loss never fell below its starting value "
+            f"({result.history[0]:.4g}); the output is the starting image. With --optimizer "
+            "adam the --learning-rate is probably too high (pixels are in [0, 1]: try 0.02).",
             file=sys.stderr,
         )
 
@@ -592,7 +616,7 @@ def _sweep(args: argparse.Namespace) -> int:
     base = _config(args)
     configs = [base.replace(content_weight=a) for a in args.content_weights]
     tiles_dir = args.output.with_name(args.output.stem + "_tiles")
-    _check_paths([args.content, args.style], args.output, base.init, tiles_dir)
+    _check_paths([args.content, args.style], args.output, base.init, tiles_dir, base)
     runner = StyleTransfer(base)
     _check_memory(runner, args.content)
     _say(

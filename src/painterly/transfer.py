@@ -36,6 +36,7 @@ __all__ = [
     "StepEvent",
     "StyleTransfer",
     "TransferInterrupted",
+    "check_sizes",
     "resolve_device",
     "resolve_precision",
 ]
@@ -285,17 +286,13 @@ class StyleTransfer:
     def _at_size(
         self, content: torch.Tensor, style: torch.Tensor, size: int
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        c = resize_longest(content, size)
-        s = resize_longest(style, size)
         need = self.config.min_side
-        for label, t in (("content", c), ("style", s)):
-            h, w = t.shape[-2:]
-            if min(h, w) < need:
-                raise ConfigError(
-                    f"the {label} image is {w}x{h} px at size {size}; the layers used need at "
-                    f"least {need} px on each side (raise --size, use fewer --scales or "
-                    "shallower layers)"
-                )
+        check_sizes(self.config, *content.shape[-2:])
+        c = resize_longest(content, size)
+        # The style image only gives statistics, so a narrow one is enlarged until its short
+        # side is what the deepest layer needs rather than refused.
+        sh, sw = style.shape[-2:]
+        s = resize_longest(style, max(size, math.ceil(need * max(sh, sw) / min(sh, sw))))
         return c.to(self.device), s.to(self.device)
 
     def _init_image(
@@ -612,6 +609,29 @@ def estimate_peak_memory(config: Config, height: int, width: int, precision: str
     vectors = 2 * config.lbfgs_history + 4 if config.optimizer == "lbfgs" else 6
     per_pixel = _ACTIVATION_BYTES_PER_PIXEL.get(precision, 2300) + vectors * 3 * 4
     return int(_BASE_BYTES + per_pixel * pixels)
+
+
+def check_sizes(config: Config, height: int, width: int) -> list[tuple[int, int]]:
+    """The output's (height, width) at every scale of ``config.ladder`` for a content image of
+    ``height`` × ``width`` px, checked against what the deepest layer needs. Cheap: call it
+    before loading the model.
+
+    Raises:
+        ConfigError: a side below ``config.min_side`` at some scale, naming the scale.
+    """
+    sizes = []
+    for index, (size, _) in enumerate(config.ladder):
+        scale = size / max(height, width)
+        h, w = max(1, round(height * scale)), max(1, round(width * scale))
+        if min(h, w) < config.min_side:
+            where = f" (scale {index + 1} of {config.scales})" if config.scales > 1 else ""
+            raise ConfigError(
+                f"the content image is {w}x{h} px at size {size}{where}; the layers used need "
+                f"at least {config.min_side} px on each side (raise --size, use fewer --scales "
+                "or shallower layers)"
+            )
+        sizes.append((h, w))
+    return sizes
 
 
 def stalled(best_losses: Sequence[float], tolerance: float) -> bool:
