@@ -201,3 +201,16 @@ def test_resume_refuses_a_changed_input(tmp_path: Path, capsys: pytest.CaptureFi
         im.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(content)
     assert cli.main(["resume", str(checkpoint_path(out))]) == 2
     assert "changed since the checkpoint" in capsys.readouterr().err
+
+
+def test_a_second_signal_stops_at_once() -> None:
+    with cli._Signals() as signals:
+        signals._handle(signal.SIGINT, None)
+        assert signals.received == signal.SIGINT  # the first only asks
+        with pytest.raises(KeyboardInterrupt):
+            signals._handle(signal.SIGINT, None)
+    with cli._Signals() as signals:
+        signals._handle(signal.SIGTERM, None)
+        with pytest.raises(cli._Terminated):
+            signals._handle(signal.SIGTERM, None)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored

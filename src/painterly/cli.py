@@ -431,7 +431,7 @@ class _Progress:
         stop = self.signals is not None and self.signals.received is not None
         every = self.job.options.get("checkpoint_every") if self.job else None
         if self.job and (stop or (every and event.step % every == 0)):
-            self.job.save_checkpoint(event.state())
+            self.job.save_checkpoint(event.state(copy=False))  # written at once
         return stop
 
     def close(self) -> None:

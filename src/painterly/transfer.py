@@ -70,7 +70,7 @@ class StepEvent:
     elapsed: float
     _current: Callable[[], torch.Tensor] = field(repr=False)
     _best: Callable[[], torch.Tensor] = field(repr=False)
-    _state: Callable[[], RunState] = field(repr=False)
+    _state: Callable[[bool], RunState] = field(repr=False)
 
     def image(self) -> torch.Tensor:
         """A copy of the current image, (1, 3, H, W) float32 on the CPU, in [0, 1]."""
@@ -80,11 +80,17 @@ class StepEvent:
         """A copy of the lowest-loss image so far, (1, 3, H, W) float32 on the CPU, in [0, 1]."""
         return self._best()
 
-    def state(self) -> RunState:
-        """Everything needed to continue the run exactly from the end of this step (a copy on
-        the CPU): pass it to :meth:`StyleTransfer.run` as ``resume``. Call it inside the
-        callback."""
-        return self._state()
+    def state(self, copy: bool = True) -> RunState:
+        """Everything needed to continue the run exactly from the end of this step, on the
+        CPU: pass it to :meth:`StyleTransfer.run` as ``resume``. Call it inside the callback.
+
+        Args:
+            copy: ``False`` skips copying tensors already on the CPU (the optimiser's memory is
+                ~2 · history image-sized vectors): the state then shares storage with the
+                running optimisation and is valid only until the callback returns, e.g. for
+                writing it to a file at once.
+        """
+        return self._state(copy)
 
 
 @dataclass(frozen=True)
@@ -500,7 +506,7 @@ class StyleTransfer:
                 history=list(run.history),
             )
 
-        def snapshot() -> RunState:
+        def snapshot(copy: bool) -> RunState:
             return RunState(
                 seed=run.seed,
                 scale=run.scale,
@@ -508,13 +514,13 @@ class StyleTransfer:
                 steps=run.steps,
                 function_evals=run.evals,
                 finished=finished,
-                image=x.detach().to("cpu").clone(),
-                best=best.detach().to("cpu").clone(),
+                image=_to_cpu(x, copy),
+                best=_to_cpu(best, copy),
                 best_loss=best_loss,
                 loss_scale=scale,
                 window=list(window),
                 history=list(run.history),
-                optimizer=_to_cpu(optimizer.state_dict()),
+                optimizer=_to_cpu(optimizer.state_dict(), copy),
                 elapsed=time.perf_counter() - run.start,
             )
 
@@ -571,14 +577,15 @@ class StyleTransfer:
         return result(finished or "iterations")
 
 
-def _to_cpu(value: Any) -> Any:
-    """A deep copy of a (nested) state dict with every tensor on the CPU."""
+def _to_cpu(value: Any, copy: bool = True) -> Any:
+    """A (nested) state dict with every tensor on the CPU: copied, or with ``copy=False``
+    sharing storage where it already is on the CPU."""
     if isinstance(value, torch.Tensor):
-        return value.detach().to("cpu", copy=True)
+        return value.detach().to("cpu", copy=copy)
     if isinstance(value, dict):
-        return {k: _to_cpu(v) for k, v in value.items()}
+        return {k: _to_cpu(v, copy) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return type(value)(_to_cpu(v) for v in value)
+        return type(value)(_to_cpu(v, copy) for v in value)
     return value
 
 
