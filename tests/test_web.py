@@ -163,7 +163,7 @@ def test_stop_keeps_the_best_image_and_the_queue_is_visible(client: TestClient) 
         (first["id"], "running"),
         (second["id"], "queued"),
     ]
-    assert queue["jobs"][0]["content"] == "chelsea cat" and queue["waiting"] == 1
+    assert queue["jobs"][0]["content"] == "Chelsea cat" and queue["waiting"] == 1
     assert client.get(f"/api/jobs/{second['id']}").json()["position"] == 1
     assert client.post(f"/api/jobs/{second['id']}/stop").json()["state"] == "cancelled"
     client.post(f"/api/jobs/{first['id']}/stop")

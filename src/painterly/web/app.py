@@ -52,6 +52,7 @@ from .jobs import (
     StoredImage,
     UserError,
     display_name,
+    example_name,
     find_examples,
 )
 
@@ -181,7 +182,7 @@ def create_app(
                     {
                         "id": key,
                         "kind": key.split("-", 1)[0],
-                        "name": path.stem.replace("_", " "),
+                        "name": example_name(path),
                         "credit": credits.get(key, ""),
                         "preview": f"/api/images/{key}/preview",
                     }

@@ -188,10 +188,15 @@ class ImageStore:
         path = self.examples.get(image_id)
         if path is None:
             return None
-        image = self._make(image_id, path.stem.replace("_", " "), load_image(path))
+        image = self._make(image_id, example_name(path), load_image(path))
         with self._lock:
             self._example_cache[image_id] = image
         return image
+
+
+def example_name(path: Path) -> str:
+    """``starry_night.jpg`` → ``Starry night``."""
+    return path.stem.replace("_", " ").capitalize()
 
 
 def find_examples() -> tuple[dict[str, Path], dict[str, str]]:

@@ -279,6 +279,7 @@ async function poll() {
   }
   render();
   if (ACTIVE.includes(job.state)) pollTimer = setTimeout(poll, 350);
+  else refreshQueue();  // it has just left the queue
 }
 
 async function refreshQueue() {
@@ -288,7 +289,7 @@ async function refreshQueue() {
     list.replaceChildren();
     if (!queue.jobs.length) {
       const li = document.createElement("li");
-      li.className = "muted";
+      li.className = "muted empty";
       li.textContent = "Nothing is being painted.";
       list.append(li);
     }
@@ -296,9 +297,9 @@ async function refreshQueue() {
       const li = document.createElement("li");
       const mine = job && row.id === job.id;
       li.classList.toggle("mine", Boolean(mine));
-      const what = `${row.content} as ${row.style}, ${row.size} px`;
+      const what = `${row.content} in the style of ${row.style}, ${row.size} px`;
       li.textContent = row.state === "running"
-        ? `painting${mine ? " yours" : ""}: ${what} — step ${row.step} of ${row.total}`
+        ? `painting${mine ? " (yours)" : ""}: ${what} — step ${row.step} of ${row.total}`
         : `waiting${mine ? " (yours)" : ""}: ${what}`;
       list.append(li);
     }
