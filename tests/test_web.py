@@ -23,7 +23,7 @@ from starlette.testclient import TestClient
 
 from painterly import cli
 from painterly.web import create_app, is_loopback
-from painterly.web.jobs import PRESERVE_COLORS, Limits
+from painterly.web.jobs import PRESERVE_COLORS, JobQueue, Limits
 
 from .conftest import CONTENT
 
@@ -299,3 +299,45 @@ def _port_taken() -> Iterator[int]:
         sock.bind(("0.0.0.0", 0))
         sock.listen(1)
         yield sock.getsockname()[1]
+
+
+def test_an_upload_without_a_declared_length_is_cut_at_the_limit() -> None:
+    app = create_app(Limits(upload_bytes=4096), examples=False)
+    chunks = iter([b"x" * 3000, b"x" * 3000, b"x" * 3000])  # sent chunked, no Content-Length
+    with TestClient(app) as c:
+        r = c.post("/api/images?name=stream.bin", content=chunks)
+        assert r.status_code == 413
+        assert r.json()["error"] == (
+            "The file is too large (over 4 KB); the limit is 4 KB. Use a smaller picture."
+        )
+        assert list(app.state.tmpdir.iterdir()) == []
+
+
+def test_two_apps_on_one_computer_paint_one_at_a_time(tmp_path: Path) -> None:
+    lock = tmp_path / "painterly-web.lock"
+    first = create_app(queue=JobQueue(machine_lock=lock), examples=True)
+    second = create_app(queue=JobQueue(machine_lock=lock), examples=True)
+    body = {"content": "content-chelsea_cat", "style": "style-starry_night", "size": 64}
+    with TestClient(first) as a, TestClient(second) as b:
+        long = a.post("/api/jobs", json={**body, "iterations": 1000}).json()
+        deadline = time.monotonic() + 60
+        while a.get(f"/api/jobs/{long['id']}").json()["step"] < 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        short = b.post("/api/jobs", json={**body, "iterations": 2}).json()
+        time.sleep(1.0)
+        waiting = b.get(f"/api/jobs/{short['id']}").json()
+        assert waiting["step"] == 0
+        assert waiting["message"].startswith("Waiting for another painterly app")
+        a.post(f"/api/jobs/{long['id']}/stop")
+        assert _wait(b, short["id"])["state"] == "done"
+
+
+def test_serve_without_the_web_extra_says_how_to_install_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "uvicorn", None)
+    assert cli.main(["serve"]) == cli.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "painterly serve needs the web extra (uvicorn is missing)" in err
+    assert "pip install 'painterly[web]'" in err

@@ -451,6 +451,8 @@ def _serve(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port must be between 0 and 65535, got {args.port}")
     try:
+        import uvicorn  # noqa: F401 - checked here so that a missing extra is said in words
+
         from . import web
     except ImportError as exc:
         raise UsageError(

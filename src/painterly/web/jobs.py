@@ -10,11 +10,14 @@ far, which becomes the job's result.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import io
 import logging
 import math
+import os
 import re
 import secrets
+import tempfile
 import threading
 import time
 import warnings
@@ -22,6 +25,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import torch
@@ -34,12 +38,14 @@ from ..weights import WeightsError
 
 __all__ = [
     "LIMITS",
+    "MACHINE_LOCK",
     "PRESERVE_COLORS",
     "ImageStore",
     "Job",
     "JobOptions",
     "JobQueue",
     "Limits",
+    "MachineLock",
     "StoredImage",
     "UserError",
     "find_examples",
@@ -51,6 +57,14 @@ log = logging.getLogger("painterly.web")
 #: control when it has not. The job passes the value straight through as ``preserve_colors``.
 PRESERVE_COLORS = "preserve_colors" in {f.name for f in dataclasses.fields(Config)}
 PRESERVE_CHOICES: tuple[str, ...] = ("luminance", "histogram")
+
+#: The file whose lock every painterly app on this computer takes while it paints.
+MACHINE_LOCK = Path(tempfile.gettempdir()) / "painterly-web.lock"
+
+try:
+    _fcntl: ModuleType | None = importlib.import_module("fcntl")
+except ImportError:  # Windows: jobs are then one at a time per app only
+    _fcntl = None
 
 _INTERNAL = "Something went wrong inside painterly; the server's log has the details."
 
@@ -68,7 +82,7 @@ class Limits:
     strength_min: float = 1.0
     strength_max: float = 5.0
     waiting_max: int = 8  # jobs waiting behind the running one
-    uploads_kept: int = 32  # decoded uploads kept in memory (oldest dropped first)
+    uploads_kept: int = 16  # decoded uploads kept in memory (oldest dropped first)
     jobs_kept: int = 16  # finished jobs kept for download (oldest dropped first)
 
 
@@ -219,7 +233,7 @@ def find_examples() -> tuple[dict[str, Path], dict[str, str]]:
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         match = re.fullmatch(r"`([\w.-]+)\.jpg`", cells[0]) if len(cells) >= 2 else None
         if match:
-            words = " — ".join(re.sub(r"[*`]|\(`[^)]*`\)", "", c).strip() for c in cells[1:])
+            words = " — ".join(re.sub(r"\s*\(`[^)]*`\)|[*`]", "", c).strip() for c in cells[1:])
             credits[match.group(1)] = re.sub(r"\s+", " ", words)
     return found, {key: credits.get(path.stem, "") for key, path in found.items()}
 
@@ -277,6 +291,40 @@ class JobOptions:
         )
 
 
+class MachineLock:
+    """An advisory lock (``flock``) on a file shared by every painterly app on this computer,
+    so that two apps do not paint at once and slow each other down. Where it cannot be had
+    (no ``fcntl``, the file cannot be opened) it always succeeds: one job at a time per app."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def try_acquire(self) -> bool:
+        """Take the lock without waiting; False when another app holds it."""
+        if self.path is None or _fcntl is None:
+            return True
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_CREAT, 0o644)
+        except OSError as exc:
+            log.warning("cannot open %s (%s); jobs are serialised per app only", self.path, exc)
+            return True
+        try:
+            _fcntl.flock(fd, _fcntl.LOCK_EX | _fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        """Let the next app paint."""
+        if self._fd is not None and _fcntl is not None:
+            _fcntl.flock(self._fd, _fcntl.LOCK_UN)
+            os.close(self._fd)
+        self._fd = None
+
+
 @dataclass
 class Job:
     """One picture to paint, from the queue to its result."""
@@ -316,12 +364,14 @@ class Job:
 
 
 class JobQueue:
-    """Jobs run one at a time, in order, on a worker thread.
+    """Jobs run one at a time, in order, on a worker thread; and one at a time per computer,
+    through a lock file that every painterly app takes while it paints.
 
     Args:
         limits: queue length and how many finished jobs are kept.
         frame_interval: least seconds between two live images (PNG encodes cost time).
         runner_factory: builds a :class:`StyleTransfer` for a config (tests may swap it).
+        machine_lock: the lock file shared with other apps (None: this app alone).
     """
 
     def __init__(
@@ -329,8 +379,10 @@ class JobQueue:
         limits: Limits = LIMITS,
         frame_interval: float = 0.3,
         runner_factory: Callable[[Config], StyleTransfer] = StyleTransfer,
+        machine_lock: Path | None = MACHINE_LOCK,
     ) -> None:
         self.limits = limits
+        self._machine = MachineLock(machine_lock)
         self.frame_interval = frame_interval
         self.runner_factory = runner_factory
         self._jobs: OrderedDict[str, Job] = OrderedDict()
@@ -472,14 +524,27 @@ class JobQueue:
                 job.total = sum(n for _, n in job.config.ladder)
                 job.message = "Loading the network…"
             try:
-                self._run(job)
+                if self._wait_for_machine(job):
+                    self._run(job)
             except Exception:  # the worker must survive any job
                 log.exception("job %s failed", job.id)
                 self._finish(job, "failed", _INTERNAL)
             finally:
+                self._machine.release()
                 with self._cond:
                     self._running = None
                     self._forget_old()
+
+    def _wait_for_machine(self, job: Job) -> bool:
+        """Wait while another painterly app on this computer paints; False if stopped meanwhile."""
+        while not self._machine.try_acquire():
+            with self._cond:
+                if job.stop_requested or self._closed:
+                    job.state, job.message = "cancelled", "Cancelled before it started."
+                    return False
+                job.message = "Waiting for another painterly app on this computer to finish…"
+                self._cond.wait(0.5)
+        return True
 
     def _runner_for(self, config: Config) -> StyleTransfer:
         """One network for all jobs: only per-run options may differ between two configs."""

@@ -307,6 +307,8 @@ async function refreshQueue() {
 }
 
 async function main() {
+  // A file dropped beside the drop zones would make the browser open it and leave the page.
+  ["dragover", "drop"].forEach((name) => window.addEventListener(name, (e) => e.preventDefault()));
   setUpPicker("content");
   setUpPicker("style");
   $("start").addEventListener("click", start);
