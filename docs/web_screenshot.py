@@ -1,10 +1,11 @@
 """Screenshot the web app mid-run for the README (docs/web_app.png), as a person would use it.
 
-    python docs/web_screenshot.py [--steps 25] [--out docs/web_app.png]
+    python docs/web_screenshot.py [--steps 25] [--out docs/web_app.png] [--after STOPPED.png]
 
 Starts the app, clicks the bundled Tübingen photo and The Starry Night, paints at 384 px,
 takes the screenshot once ``--steps`` steps are done, then presses Stop and checks that the
-best image so far is offered for download. Needs Debian's chromium and the test extra.
+best image so far is offered for download (``--after``: a screenshot of that). Needs
+Debian's chromium and the test extra.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=25)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "web_app.png")
+    parser.add_argument("--after", type=Path, help="also a screenshot after Stop")
     args = parser.parse_args()
 
     sock = bind("127.0.0.1", 0)
@@ -54,7 +56,8 @@ def main() -> None:
         page.click("#start")  # Stop
         expect(page.locator("#download")).to_be_visible(timeout=60_000)
         expect(page.locator("#status")).to_contain_text("kept the best image")
-        page.screenshot(path=str(args.out.with_name(args.out.stem + "_stopped.png")))
+        if args.after:
+            page.screenshot(path=str(args.after))
         browser.close()
     server.should_exit = True
     thread.join(30)
