@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import http.client
 import io
 import json
 import os
@@ -270,6 +271,12 @@ def test_serve_prints_its_address_serves_and_stops_on_ctrl_c() -> None:
         assert match, line
         with urllib.request.urlopen(match.group(1) + "api/info", timeout=30) as response:
             assert json.load(response)["limits"]["size"] == [64, 1024]
+        # On loopback it answers to this computer's names only (no DNS rebinding).
+        for host, status in (("localhost", 200), ("evil.example", 400)):
+            conn = http.client.HTTPConnection("127.0.0.1", int(match.group(2)), timeout=30)
+            conn.request("GET", "/", headers={"Host": f"{host}:{match.group(2)}"})
+            assert conn.getresponse().status == status, host
+            conn.close()
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == cli.EXIT_INTERRUPTED
     finally:
@@ -341,3 +348,15 @@ def test_serve_without_the_web_extra_says_how_to_install_it(
     err = capsys.readouterr().err
     assert "painterly serve needs the web extra (uvicorn is missing)" in err
     assert "pip install 'painterly[web]'" in err
+
+
+def test_pages_of_other_sites_cannot_queue_jobs_or_upload(client: TestClient) -> None:
+    body = {"content": "content-tubingen", "style": "style-starry_night", "size": 64}
+    evil = {"Origin": "http://evil.example"}
+    r = client.post("/api/jobs", json=body, headers=evil)
+    assert r.status_code == 403
+    assert r.json() == {"error": "Requests from other web pages are refused."}
+    assert client.post("/api/images?name=a.png", content=_png(), headers=evil).status_code == 403
+    assert client.get("/api/queue").json()["jobs"] == []
+    same = {"Origin": "http://testserver"}  # the page itself
+    assert client.post("/api/images?name=a.png", content=_png(), headers=same).status_code == 201

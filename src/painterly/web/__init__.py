@@ -13,7 +13,10 @@ from collections.abc import Callable
 
 from .app import create_app
 
-__all__ = ["bind", "create_app", "is_loopback", "serve"]
+__all__ = ["LOOPBACK_NAMES", "bind", "create_app", "is_loopback", "serve"]
+
+#: The names a page served on a loopback address may be reached by.
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]", "::1")
 
 
 def is_loopback(host: str) -> bool:
@@ -71,7 +74,8 @@ def serve(
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{bound_port}/"
     (announce or (lambda u: print(f"painterly: serving on {u}", file=sys.stderr)))(url)
-    config = uvicorn.Config(create_app(), log_level="warning", access_log=False)
+    hosts = LOOPBACK_NAMES if is_loopback(host) else None
+    config = uvicorn.Config(create_app(allowed_hosts=hosts), log_level="warning", access_log=False)
     try:
         uvicorn.Server(config).run(sockets=[sock])
     finally:

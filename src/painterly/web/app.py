@@ -27,14 +27,17 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -74,13 +77,19 @@ _HEADERS = {
 _JSON_LIMIT = 16 * 1024
 
 
-class _SecurityHeaders:
-    """Adds :data:`_HEADERS` to every response."""
+class _Guard:
+    """Adds :data:`_HEADERS` to every response, and refuses requests that change something
+    (anything but GET and HEAD) when a browser says they come from another site's page: a web
+    page elsewhere must not be able to queue jobs or upload files here."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
@@ -88,7 +97,17 @@ class _SecurityHeaders:
                 message = {**message, "headers": headers}
             await send(message)
 
-        await self.app(scope, receive, with_headers if scope["type"] == "http" else send)
+        headers = Headers(scope=scope)
+        origin = headers.get("origin")
+        if (
+            scope["method"] not in ("GET", "HEAD")
+            and origin is not None
+            and urlsplit(origin).netloc != headers.get("host")
+        ):
+            refused = _error("Requests from other web pages are refused.", 403)
+            await refused(scope, receive, with_headers)
+            return
+        await self.app(scope, receive, with_headers)
 
 
 def _error(message: str, status: int = 400) -> JSONResponse:
@@ -137,6 +156,7 @@ def create_app(
     limits: Limits = LIMITS,
     queue: JobQueue | None = None,
     examples: bool = True,
+    allowed_hosts: Sequence[str] | None = None,
 ) -> Starlette:
     """The web app, ready for any ASGI server (``painterly serve`` uses uvicorn).
 
@@ -144,6 +164,8 @@ def create_app(
         limits: upload, size and queue limits.
         queue: the job queue (default: a new one; it runs one job at a time).
         examples: offer the bundled example images when they are found.
+        allowed_hosts: host names the app answers to (None: any); ``painterly serve`` on a
+            loopback address allows only 127.0.0.1, localhost and ::1.
     """
     found, credits = find_examples() if examples else ({}, {})
     store = ImageStore(found, limits)
@@ -312,7 +334,9 @@ def create_app(
         exception_handlers=handlers,
         lifespan=lifespan,
     )
-    app.add_middleware(_SecurityHeaders)
+    app.add_middleware(_Guard)
+    if allowed_hosts is not None:  # outermost: a page on another name (DNS rebinding) gets nothing
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
     app.state.queue = jobs
     app.state.store = store
     app.state.tmpdir = Path(tmp.name)
