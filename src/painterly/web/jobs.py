@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from PIL import Image
@@ -58,8 +58,15 @@ log = logging.getLogger("painterly.web")
 PRESERVE_COLORS = "preserve_colors" in {f.name for f in dataclasses.fields(Config)}
 PRESERVE_CHOICES: tuple[str, ...] = ("luminance", "histogram")
 
-#: The file whose lock every painterly app on this computer takes while it paints.
+#: The file whose lock every painterly app on this computer takes while it paints
+#: (``PAINTERLY_WEB_LOCK`` in the environment names another, e.g. for tests).
 MACHINE_LOCK = Path(tempfile.gettempdir()) / "painterly-web.lock"
+
+
+def machine_lock_path() -> Path:
+    """The lock file to use: ``$PAINTERLY_WEB_LOCK`` or :data:`MACHINE_LOCK`."""
+    return Path(os.environ.get("PAINTERLY_WEB_LOCK") or MACHINE_LOCK)
+
 
 try:
     _fcntl: ModuleType | None = importlib.import_module("fcntl")
@@ -371,7 +378,8 @@ class JobQueue:
         limits: queue length and how many finished jobs are kept.
         frame_interval: least seconds between two live images (PNG encodes cost time).
         runner_factory: builds a :class:`StyleTransfer` for a config (tests may swap it).
-        machine_lock: the lock file shared with other apps (None: this app alone).
+        machine_lock: the lock file shared with other apps (default:
+            :func:`machine_lock_path`; None: this app alone).
     """
 
     def __init__(
@@ -379,10 +387,12 @@ class JobQueue:
         limits: Limits = LIMITS,
         frame_interval: float = 0.3,
         runner_factory: Callable[[Config], StyleTransfer] = StyleTransfer,
-        machine_lock: Path | None = MACHINE_LOCK,
+        machine_lock: Path | Literal["default"] | None = "default",
     ) -> None:
         self.limits = limits
-        self._machine = MachineLock(machine_lock)
+        self._machine = MachineLock(
+            machine_lock_path() if machine_lock == "default" else machine_lock
+        )
         self.frame_interval = frame_interval
         self.runner_factory = runner_factory
         self._jobs: OrderedDict[str, Job] = OrderedDict()
