@@ -23,7 +23,7 @@ from PIL import Image
 from starlette.testclient import TestClient
 
 from painterly import cli
-from painterly.web import create_app, is_loopback
+from painterly.web import create_app, is_loopback, jobs
 from painterly.web.jobs import PRESERVE_COLORS, JobQueue, Limits
 
 from .conftest import CONTENT
@@ -360,3 +360,18 @@ def test_pages_of_other_sites_cannot_queue_jobs_or_upload(client: TestClient) ->
     assert client.get("/api/queue").json()["jobs"] == []
     same = {"Origin": "http://testserver"}  # the page itself
     assert client.post("/api/images?name=a.png", content=_png(), headers=same).status_code == 201
+
+
+def test_a_run_that_would_not_fit_in_memory_is_refused_before_compute(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(jobs, "available_memory", lambda device: int(0.7 * 2**30))
+    body = {"content": "content-tubingen", "style": "style-starry_night", "size": 1024}
+    job = client.post("/api/jobs", json=body).json()
+    status = _wait(client, job["id"])
+    assert status["state"] == "failed" and status["step"] == 0
+    assert re.fullmatch(
+        r"Not enough memory for 1024 px on this computer \(it needs about 2\.\d GB, 0\.7 GB is "
+        r"free\): choose \d+ px or less\.",
+        status["message"],
+    ), status["message"]

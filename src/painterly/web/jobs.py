@@ -31,9 +31,17 @@ from typing import Any, Literal
 import torch
 from PIL import Image
 
+from ..cli import _available_memory as available_memory  # the CLI's memory check, reused
 from ..config import Config, ConfigError
 from ..images import ImageError, load_image, resize_longest, to_pil
-from ..transfer import NonFiniteLossError, Result, StepEvent, StyleTransfer, TransferInterrupted
+from ..transfer import (
+    NonFiniteLossError,
+    Result,
+    StepEvent,
+    StyleTransfer,
+    TransferInterrupted,
+    estimate_peak_memory,
+)
 from ..weights import WeightsError
 
 __all__ = [
@@ -370,6 +378,30 @@ class Job:
         return self.elapsed / self.step * max(self.total - self.step, 0)
 
 
+def _memory_problem(runner: StyleTransfer, job: Job) -> str | None:
+    """Words for the page when the run would not fit in the memory available, else None.
+
+    The same estimate as the command line's (``estimate_peak_memory``), made before compute.
+    """
+    h, w = job.content.tensor.shape[-2:]
+    scale = job.config.size / max(h, w)
+    height, width = max(1, round(h * scale)), max(1, round(w * scale))
+    need = estimate_peak_memory(job.config, height, width, runner.precision)
+    have = available_memory(runner.device)
+    if have is None or need <= have:
+        return None
+    fixed = estimate_peak_memory(job.config, 0, 0, runner.precision)
+    fits = int(job.config.size * math.sqrt(max(have - fixed, 0) / max(need - fixed, 1)))
+    gib = 2**30
+    words = (
+        f"Not enough memory for {job.config.size} px on this computer (it needs about "
+        f"{need / gib:.1f} GB, {have / gib:.1f} GB is free)"
+    )
+    if fits < LIMITS.size_min:
+        return f"{words}: close other programs and try again."
+    return f"{words}: choose {fits // 16 * 16} px or less."
+
+
 class JobQueue:
     """Jobs run one at a time, in order, on a worker thread; and one at a time per computer,
     through a lock file that every painterly app takes while it paints.
@@ -592,6 +624,9 @@ class JobQueue:
 
         try:
             runner = self._runner_for(job.config)
+            if (words := _memory_problem(runner, job)) is not None:
+                self._finish(job, "failed", words)
+                return
             with self._cond:
                 if job.stop_requested:
                     self._finish(job, "stopped", "Stopped before the first step.")

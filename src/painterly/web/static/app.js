@@ -230,6 +230,7 @@ async function start() {
 function render() {
   refreshButton();
   if (!job) return;
+  drawQueue();
   const live = $("live");
   if (job.frame !== shownFrame && job.frame > 0) {
     shownFrame = job.frame;
@@ -248,8 +249,8 @@ function render() {
   const fraction = job.total ? job.step / job.total : 0;
   $("bar").style.width = `${job.state === "done" ? 100 : Math.round(fraction * 100)}%`;
   $("step").textContent = job.total ? `${job.step} / ${job.total}` : "–";
-  $("loss").textContent = job.loss === null ? "–" : `${sci(job.loss)}`;
-  $("loss").title = job.loss === null ? "" : `content ${sci(job.content_loss)} + style ${sci(job.style_loss)}`;
+  $("content-loss").textContent = sci(job.content_loss);
+  $("style-loss").textContent = sci(job.style_loss);
   $("elapsed").textContent = job.step ? duration(job.elapsed) : "–";
   $("eta").textContent = job.state === "running" && job.eta !== null ? duration(job.eta) : "–";
   let words = job.message;
@@ -282,28 +283,37 @@ async function poll() {
   else refreshQueue();  // it has just left the queue
 }
 
+let lastQueue = { jobs: [] };
+
 async function refreshQueue() {
   try {
-    const queue = await api("/api/queue");
-    const list = $("queue-list");
-    list.replaceChildren();
-    if (!queue.jobs.length) {
-      const li = document.createElement("li");
-      li.className = "muted empty";
-      li.textContent = "Nothing is being painted.";
-      list.append(li);
-    }
-    for (const row of queue.jobs) {
-      const li = document.createElement("li");
-      const mine = job && row.id === job.id;
-      li.classList.toggle("mine", Boolean(mine));
-      const what = `${row.content} in the style of ${row.style}, ${row.size} px`;
-      li.textContent = row.state === "running"
-        ? `painting${mine ? " (yours)" : ""}: ${what} — step ${row.step} of ${row.total}`
-        : `waiting${mine ? " (yours)" : ""}: ${what}`;
-      list.append(li);
-    }
+    lastQueue = await api("/api/queue");
+    drawQueue();
   } catch (e) { /* the job poll reports a lost server */ }
+}
+
+function drawQueue() {
+  const list = $("queue-list");
+  list.replaceChildren();
+  // This tab polls its own job faster than the queue: use its fresher step, drop it once done.
+  const rows = lastQueue.jobs.filter((row) => !(job && row.id === job.id && !ACTIVE.includes(job.state)));
+  if (!rows.length) {
+    const li = document.createElement("li");
+    li.className = "muted empty";
+    li.textContent = "Nothing is being painted.";
+    list.append(li);
+  }
+  for (const row of rows) {
+    const li = document.createElement("li");
+    const mine = Boolean(job && row.id === job.id);
+    const step = mine ? Math.max(row.step, job.step || 0) : row.step;
+    li.classList.toggle("mine", mine);
+    const what = `${row.content} in the style of ${row.style}, ${row.size} px`;
+    li.textContent = row.state === "running"
+      ? `painting${mine ? " (yours)" : ""}: ${what} — step ${step} of ${row.total}`
+      : `waiting${mine ? " (yours)" : ""}: ${what}`;
+    list.append(li);
+  }
 }
 
 async function main() {
