@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,3 +31,16 @@ def content_small() -> torch.Tensor:
 @pytest.fixture(scope="session")
 def style_small() -> torch.Tensor:
     return resize_longest(load_image(STYLE), 96)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_web_lock(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The web app's tests take turns with each other, not with a `painterly serve` (or another
+    test run) elsewhere on this computer: their own lock file (see painterly.web.jobs)."""
+    before = os.environ.get("PAINTERLY_WEB_LOCK")
+    os.environ["PAINTERLY_WEB_LOCK"] = str(tmp_path_factory.mktemp("web") / "lock")
+    yield
+    if before is None:
+        del os.environ["PAINTERLY_WEB_LOCK"]
+    else:
+        os.environ["PAINTERLY_WEB_LOCK"] = before

@@ -1,4 +1,4 @@
-"""The ``painterly`` command: ``stylize``, ``resume``, ``sweep`` and ``layers``.
+"""The ``painterly`` command: ``stylize``, ``resume``, ``sweep``, ``layers`` and ``serve``.
 
 Exit codes: 0 success; 1 unexpected internal error; 2 bad input, option or output path
 (reported before any compute); 3 the run would not fit in memory (said before any compute, with
@@ -259,6 +259,21 @@ def build_parser() -> argparse.ArgumentParser:
     _add_transfer_options(s, preset="blog-fast")
 
     sub.add_parser("layers", help="list VGG19 layer names and their Keras aliases")
+
+    w = sub.add_parser(
+        "serve",
+        help="a web app on this computer: paint in the browser (needs painterly[web])",
+        description="Serve a web page where you drop a photo and a painting, watch the picture "
+        "form and download it. Jobs run one at a time. Ctrl-C stops the server.",
+    )
+    w.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default: 127.0.0.1, this computer only; 0.0.0.0 opens it "
+        "to the network, with a warning)",
+    )
+    w.add_argument("--port", type=int, default=0, help="TCP port (default: a free one)")
+    w.add_argument("--open", action="store_true", help="open the page in the default browser")
     return parser
 
 
@@ -669,6 +684,42 @@ def _layers() -> int:
     return EXIT_OK
 
 
+def _serve(args: argparse.Namespace) -> int:
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port must be between 0 and 65535, got {args.port}")
+    try:
+        import uvicorn  # noqa: F401 - checked here so that a missing extra is said in words
+
+        from . import web
+    except ImportError as exc:
+        raise UsageError(
+            f"painterly serve needs the web extra ({exc.name} is missing): "
+            "pip install 'painterly[web]'"
+        ) from None
+    if not web.is_loopback(args.host):
+        print(
+            f"painterly: warning: listening on {args.host}, beyond this computer: anyone who can "
+            "reach this address can use the app (there is no login) and this computer's CPU",
+            file=sys.stderr,
+        )
+
+    def announce(url: str) -> None:
+        print(f"painterly: serving on {url} — open it in a browser; Ctrl-C stops", file=sys.stderr)
+        if args.open:
+            import webbrowser
+
+            webbrowser.open(url)
+
+    try:
+        web.serve(args.host, args.port, announce)
+    except OSError as exc:
+        where = f"{args.host}:{args.port}" if args.port else args.host
+        raise UsageError(
+            f"cannot listen on {where} ({exc.strerror or exc}); choose another --host or --port"
+        ) from None
+    return EXIT_OK
+
+
 class _Terminated(KeyboardInterrupt):
     """SIGTERM, turned into the same orderly stop as Ctrl-C."""
 
@@ -689,6 +740,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _sweep(args)
         if args.command == "resume":
             return _resume(args)
+        if args.command == "serve":
+            return _serve(args)
         return _stylize(args)
     except (UsageError, ConfigError, ImageError, WeightsError, CheckpointError) as exc:
         print(f"painterly: error: {exc}", file=sys.stderr)

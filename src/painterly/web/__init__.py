@@ -1,0 +1,82 @@
+"""``painterly serve``: a local web app to paint a photo in a browser.
+
+Needs the ``web`` extra (``pip install 'painterly[web]'``): Starlette for the app, uvicorn to
+serve it. :func:`create_app` builds the ASGI app; :func:`serve` binds a socket and runs it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import sys
+from collections.abc import Callable
+
+from .app import create_app
+
+__all__ = ["LOOPBACK_NAMES", "bind", "create_app", "is_loopback", "serve"]
+
+#: The names a page served on a loopback address may be reached by.
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]", "::1")
+
+
+def is_loopback(host: str) -> bool:
+    """True when ``host`` names only this machine (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host``:``port`` (port 0: a free one).
+
+    Raises:
+        OSError: the address cannot be used (in use, not this machine's, unknown name).
+    """
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(64)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 0,
+    announce: Callable[[str], None] | None = None,
+) -> None:
+    """Serve the app until Ctrl-C (or SIGTERM).
+
+    Args:
+        host: address to listen on; anything but loopback makes the app reachable from other
+            machines (the caller should warn).
+        port: TCP port; 0 picks a free one.
+        announce: called with the page's address once the socket is bound (default: print it
+            to standard error).
+
+    Raises:
+        OSError: the address cannot be used.
+    """
+    import uvicorn
+
+    sock = bind(host, port)
+    bound_port = sock.getsockname()[1]
+    shown = f"[{host}]" if ":" in host else host
+    url = f"http://{shown}:{bound_port}/"
+    (announce or (lambda u: print(f"painterly: serving on {u}", file=sys.stderr)))(url)
+    hosts = LOOPBACK_NAMES if is_loopback(host) else None
+    config = uvicorn.Config(create_app(allowed_hosts=hosts), log_level="warning", access_log=False)
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()

@@ -1,0 +1,343 @@
+"""The web app: one static page and a small JSON API over :mod:`painterly.web.jobs`.
+
+Routes (all JSON unless said otherwise; errors are ``{"error": "a sentence"}``):
+
+``GET /``                           the page (HTML; its script and style from ``/static/``)
+``GET /api/info``                   limits, defaults, whether colours can be preserved, examples
+``POST /api/images?name=N``         the request body is an image file; decoded, kept, described
+``GET /api/images/{id}/preview``    a JPEG of a kept image (at most 480 px)
+``POST /api/jobs``                  ``{content, style, size, strength, iterations,
+                                    preserve_colors}`` → the queued job
+``GET /api/jobs/{id}``              its state, step, losses, ETA, live-image version
+``GET /api/jobs/{id}/frame``        the live image (PNG)
+``GET /api/jobs/{id}/result``       the picture, as a download (PNG)
+``POST /api/jobs/{id}/stop``        stop it (the best image so far is kept) or cancel it
+``GET /api/queue``                  what is running and waiting, for every tab
+
+Safety: uploads are read with a byte limit into a temporary file the server names itself,
+decoded by Pillow (whatever the name or type claims), checked against a pixel limit and
+deleted at once; nothing the client sends is ever used as a path; errors reach the page as
+sentences, tracebacks only the server's log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import tempfile
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .jobs import (
+    LIMITS,
+    PRESERVE_CHOICES,
+    PRESERVE_COLORS,
+    ImageStore,
+    Job,
+    JobOptions,
+    JobQueue,
+    Limits,
+    StoredImage,
+    UserError,
+    display_name,
+    example_name,
+    find_examples,
+)
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("painterly.web")
+
+_STATIC = {
+    "app.js": "text/javascript; charset=utf-8",
+    "style.css": "text/css; charset=utf-8",
+}
+_HEADERS = {
+    # Everything the page needs comes from this server; nothing inline, nothing framed.
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' blob:; object-src 'none'; "
+    "base-uri 'none'; frame-ancestors 'none'; form-action 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+_JSON_LIMIT = 16 * 1024
+
+
+class _Guard:
+    """Adds :data:`_HEADERS` to every response, and refuses requests that change something
+    (anything but GET and HEAD) when a browser says they come from another site's page: a web
+    page elsewhere must not be able to queue jobs or upload files here."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers += [(k.lower().encode(), v.encode()) for k, v in _HEADERS.items()]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        headers = Headers(scope=scope)
+        origin = headers.get("origin")
+        if (
+            scope["method"] not in ("GET", "HEAD")
+            and origin is not None
+            and urlsplit(origin).netloc != headers.get("host")
+        ):
+            refused = _error("Requests from other web pages are refused.", 403)
+            await refused(scope, receive, with_headers)
+            return
+        await self.app(scope, receive, with_headers)
+
+
+def _error(message: str, status: int = 400) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def _static_text(name: str) -> bytes:
+    return resources.files("painterly.web").joinpath("static").joinpath(name).read_bytes()
+
+
+async def _read_limited(request: Request, limit: int, sink: Callable[[bytes], object]) -> None:
+    """Pass the body to ``sink`` chunk by chunk; refuse it (413) past ``limit`` bytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise UserError(_too_big(int(declared), limit), 413)
+    total = 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > limit:  # no length was declared: say "over" the limit
+            raise UserError(_too_big(limit + 1, limit).replace("(", "(over "), 413)
+        sink(chunk)
+
+
+def _too_big(size: int, limit: int) -> str:
+    return (
+        f"The file is too large ({_bytes(size)}); the limit is {_bytes(limit)}. "
+        "Use a smaller picture."
+    )
+
+
+def _bytes(n: int) -> str:
+    return f"{n / 2**20:.3g} MB" if n >= 2**20 else f"{n / 1024:.3g} KB"
+
+
+def _describe(image: StoredImage) -> dict[str, Any]:
+    return {
+        "id": image.id,
+        "name": image.name,
+        "width": image.width,
+        "height": image.height,
+        "preview": f"/api/images/{image.id}/preview",
+    }
+
+
+def create_app(
+    limits: Limits = LIMITS,
+    queue: JobQueue | None = None,
+    examples: bool = True,
+    allowed_hosts: Sequence[str] | None = None,
+) -> Starlette:
+    """The web app, ready for any ASGI server (``painterly serve`` uses uvicorn).
+
+    Args:
+        limits: upload, size and queue limits.
+        queue: the job queue (default: a new one; it runs one job at a time).
+        examples: offer the bundled example images when they are found.
+        allowed_hosts: host names the app answers to (None: any); ``painterly serve`` on a
+            loopback address allows only 127.0.0.1, localhost and ::1.
+    """
+    found, credits = find_examples() if examples else ({}, {})
+    store = ImageStore(found, limits)
+    jobs = queue or JobQueue(limits)
+    tmp = tempfile.TemporaryDirectory(prefix="painterly-web-")
+    page = {name: _static_text(name) for name in ("index.html", *_STATIC)}
+
+    def find_job(request: Request) -> Job:
+        job = jobs.get(str(request.path_params["job_id"]))
+        if job is None:
+            raise UserError("There is no such job (it may have been cleared by a restart).", 404)
+        return job
+
+    async def index(request: Request) -> Response:
+        return Response(page["index.html"], media_type="text/html; charset=utf-8")
+
+    async def static(request: Request) -> Response:
+        name = str(request.path_params["name"])
+        if name not in _STATIC:
+            raise UserError("Not found.", 404)
+        return Response(page[name], media_type=_STATIC[name])
+
+    async def info(request: Request) -> Response:
+        return JSONResponse(
+            {
+                "limits": {
+                    "upload_mb": limits.upload_bytes // 2**20,
+                    "upload_megapixels": limits.upload_pixels // 1_000_000,
+                    "size": [limits.size_min, limits.size_max],
+                    "iterations": [limits.iterations_min, limits.iterations_max],
+                    "strength": [limits.strength_min, limits.strength_max],
+                },
+                "defaults": vars(JobOptions()),
+                "preserve_colors": list(PRESERVE_CHOICES) if PRESERVE_COLORS else None,
+                "examples": [
+                    {
+                        "id": key,
+                        "kind": key.split("-", 1)[0],
+                        "name": example_name(path),
+                        "credit": credits.get(key, ""),
+                        "preview": f"/api/images/{key}/preview",
+                    }
+                    for key, path in found.items()
+                ],
+            }
+        )
+
+    async def upload(request: Request) -> Response:
+        name = display_name(request.query_params.get("name"))
+        fd, raw = tempfile.mkstemp(prefix="upload-", suffix=".bin", dir=tmp.name)
+        path = Path(raw)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                await _read_limited(request, limits.upload_bytes, f.write)
+            if path.stat().st_size == 0:
+                raise UserError(f"{name} is empty.")
+            image = await run_in_threadpool(store.add_upload, path, name)
+        finally:
+            path.unlink(missing_ok=True)
+        return JSONResponse(_describe(image), status_code=201)
+
+    async def preview(request: Request) -> Response:
+        image = await run_in_threadpool(store.get, str(request.path_params["image_id"]))
+        if image is None:
+            raise UserError("That image is no longer here; please add it again.", 404)
+        return Response(
+            image.preview, media_type="image/jpeg", headers={"Cache-Control": "max-age=3600"}
+        )
+
+    async def submit(request: Request) -> Response:
+        body = bytearray()
+        await _read_limited(request, _JSON_LIMIT, body.extend)
+        try:
+            data = json.loads(body)
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            raise UserError("The request was not understood (expected a JSON object).")
+        options = JobOptions.parse(data, limits)
+        images = []
+        for key, label in (("content", "photo"), ("style", "painting")):
+            image_id = data.get(key)
+            image = (
+                await run_in_threadpool(store.get, image_id) if isinstance(image_id, str) else None
+            )
+            if image is None:
+                raise UserError(f"Choose a {label} first (or add it again: it was cleared).")
+            images.append(image)
+        job = jobs.submit(options, images[0], images[1])
+        return JSONResponse(jobs.status(job), status_code=201)
+
+    async def job_status(request: Request) -> Response:
+        return JSONResponse(jobs.status(find_job(request)), headers={"Cache-Control": "no-store"})
+
+    async def frame(request: Request) -> Response:
+        job = find_job(request)
+        data = job.frame
+        if data is None:
+            raise UserError("No image yet.", 404)
+        return Response(data, media_type="image/png", headers={"Cache-Control": "no-store"})
+
+    async def result(request: Request) -> Response:
+        job = find_job(request)
+        if job.result is None:
+            raise UserError("This picture is not finished yet.", 409)
+        stem = f"painterly-{job.content.name.rsplit('.', 1)[0]}-{job.options.size}px"
+        ascii_stem = "".join(c if c.isalnum() or c in "-_" else "_" for c in stem)
+        return Response(
+            job.result,
+            media_type="image/png",
+            headers={"Content-Disposition": f'attachment; filename="{ascii_stem}.png"'},
+        )
+
+    async def stop(request: Request) -> Response:
+        job = find_job(request)
+        jobs.stop(job.id)
+        return JSONResponse(jobs.status(job))
+
+    async def overview(request: Request) -> Response:
+        return JSONResponse(jobs.overview(), headers={"Cache-Control": "no-store"})
+
+    async def user_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, UserError)
+        return _error(str(exc), exc.status)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        words = {404: "Not found.", 405: "That is not allowed here."}
+        return _error(
+            words.get(exc.status_code, "The request was not understood."), exc.status_code
+        )
+
+    async def internal_error(request: Request, exc: Exception) -> Response:
+        log.error("internal error on %s %s", request.method, request.url.path, exc_info=exc)
+        return _error(
+            "Something went wrong inside painterly; the server's log has the details.", 500
+        )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await run_in_threadpool(jobs.close)
+            tmp.cleanup()
+
+    handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
+        UserError: user_error,
+        HTTPException: http_error,
+        Exception: internal_error,
+    }
+    app = Starlette(
+        routes=[
+            Route("/", index),
+            Route("/static/{name}", static),
+            Route("/api/info", info),
+            Route("/api/images", upload, methods=["POST"]),
+            Route("/api/images/{image_id}/preview", preview),
+            Route("/api/jobs", submit, methods=["POST"]),
+            Route("/api/jobs/{job_id}", job_status),
+            Route("/api/jobs/{job_id}/frame", frame),
+            Route("/api/jobs/{job_id}/result", result),
+            Route("/api/jobs/{job_id}/stop", stop, methods=["POST"]),
+            Route("/api/queue", overview),
+        ],
+        exception_handlers=handlers,
+        lifespan=lifespan,
+    )
+    app.add_middleware(_Guard)
+    if allowed_hosts is not None:  # outermost: a page on another name (DNS rebinding) gets nothing
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
+    app.state.queue = jobs
+    app.state.store = store
+    app.state.tmpdir = Path(tmp.name)
+    return app

@@ -1,0 +1,674 @@
+"""The web app's state, without any web framework: decoded images and a one-at-a-time job queue.
+
+Uploads are decoded once (and shrunk to the largest size a job may ask for), so a job never
+touches a file. One worker thread runs the jobs in order; every step of a run updates the job's
+progress, and a throttled PNG of the current image feeds the page's live view. Stopping a job
+makes the step callback return True: :meth:`StyleTransfer.run` then returns the best image so
+far, which becomes the job's result.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import io
+import logging
+import math
+import os
+import re
+import secrets
+import tempfile
+import threading
+import time
+import warnings
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Literal
+
+import torch
+from PIL import Image
+
+from ..cli import _available_memory as available_memory  # the CLI's memory check, reused
+from ..config import Config, ConfigError
+from ..images import ImageError, load_image, resize_longest, to_pil
+from ..transfer import (
+    NonFiniteLossError,
+    Result,
+    StepEvent,
+    StyleTransfer,
+    TransferInterrupted,
+    estimate_peak_memory,
+)
+from ..weights import WeightsError
+
+__all__ = [
+    "LIMITS",
+    "MACHINE_LOCK",
+    "PRESERVE_COLORS",
+    "ImageStore",
+    "Job",
+    "JobOptions",
+    "JobQueue",
+    "Limits",
+    "MachineLock",
+    "StoredImage",
+    "UserError",
+    "find_examples",
+]
+
+log = logging.getLogger("painterly.web")
+
+#: Whether this painterly's Config has the colour-preservation option; the page hides the
+#: control when it has not. The job passes the value straight through as ``preserve_colors``.
+PRESERVE_COLORS = "preserve_colors" in {f.name for f in dataclasses.fields(Config)}
+PRESERVE_CHOICES: tuple[str, ...] = ("luminance", "histogram")
+
+#: The file whose lock every painterly app on this computer takes while it paints
+#: (``PAINTERLY_WEB_LOCK`` in the environment names another, e.g. for tests).
+MACHINE_LOCK = Path(tempfile.gettempdir()) / "painterly-web.lock"
+
+
+def machine_lock_path() -> Path:
+    """The lock file to use: ``$PAINTERLY_WEB_LOCK`` or :data:`MACHINE_LOCK`."""
+    return Path(os.environ.get("PAINTERLY_WEB_LOCK") or MACHINE_LOCK)
+
+
+try:
+    _fcntl: ModuleType | None = importlib.import_module("fcntl")
+except ImportError:  # Windows: jobs are then one at a time per app only
+    _fcntl = None
+
+_INTERNAL = "Something went wrong inside painterly; the server's log has the details."
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What the app accepts. Sizes are in pixels, strength is log10(β/α)."""
+
+    upload_bytes: int = 20 * 2**20
+    upload_pixels: int = 40_000_000
+    size_min: int = 64
+    size_max: int = 1024
+    iterations_min: int = 1
+    iterations_max: int = 1000
+    strength_min: float = 1.0
+    strength_max: float = 5.0
+    waiting_max: int = 8  # jobs waiting behind the running one
+    uploads_kept: int = 16  # decoded uploads kept in memory (oldest dropped first)
+    jobs_kept: int = 16  # finished jobs kept for download (oldest dropped first)
+
+
+LIMITS = Limits()
+
+
+class UserError(ValueError):
+    """A request the app refuses, with a sentence for the person using the page."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class StoredImage:
+    """A decoded image: RGB (1, 3, H, W) in [0, 1], at most ``size_max`` on its long side."""
+
+    id: str
+    name: str
+    width: int  # as uploaded
+    height: int
+    tensor: torch.Tensor = field(repr=False)
+    preview: bytes = field(repr=False)  # JPEG, at most 480 px on its long side
+
+
+def display_name(name: str | None) -> str:
+    """A client-supplied file name made safe to show (never used as a path)."""
+    text = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    text = re.sub(r"[\x00-\x1f\x7f]", "", text).strip()
+    return text[:80] or "the image"
+
+
+def _jpeg(image: torch.Tensor, longest: int = 480) -> bytes:
+    pil = to_pil(resize_longest(image, longest) if max(image.shape[-2:]) > longest else image)
+    buffer = io.BytesIO()
+    pil.save(buffer, "JPEG", quality=88)
+    return buffer.getvalue()
+
+
+def png_bytes(image: torch.Tensor) -> bytes:
+    """A (1, 3, H, W) image in [0, 1] as PNG bytes."""
+    buffer = io.BytesIO()
+    to_pil(image).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def decode_upload(path: Path, name: str, limits: Limits = LIMITS) -> torch.Tensor:
+    """Decode a file the server wrote itself; the name is only for messages.
+
+    Raises:
+        UserError: not an image Pillow can decode, or over the pixel limit.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(path) as probe:
+                width, height = probe.size
+    except Image.DecompressionBombError:
+        width = height = limits.upload_pixels  # far too large: refused below
+    except Exception:  # load_image below says in words what is wrong
+        width = height = 0
+    if width * height > limits.upload_pixels:
+        raise UserError(
+            f"{name} is too large: {width}×{height} px is over the limit of "
+            f"{limits.upload_pixels / 1e6:.0f} megapixels. Use a smaller picture.",
+            413,
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # an animated file: its first frame is used
+            return load_image(path)
+    except ImageError as exc:
+        message = str(exc).replace(str(path), name)
+        if message.startswith(f"{name}: not a readable image"):
+            message = f"{name} is not an image this app can read (try a JPEG or PNG file)."
+        raise UserError(message) from None
+
+
+class ImageStore:
+    """Decoded uploads by random id, plus the bundled examples by fixed id."""
+
+    def __init__(self, examples: dict[str, Path] | None = None, limits: Limits = LIMITS) -> None:
+        self.limits = limits
+        self.examples = dict(examples or {})
+        self._images: OrderedDict[str, StoredImage] = OrderedDict()
+        self._example_cache: dict[str, StoredImage] = {}
+        self._lock = threading.Lock()
+
+    def _make(self, image_id: str, name: str, tensor: torch.Tensor) -> StoredImage:
+        height, width = tensor.shape[-2:]
+        if max(height, width) > self.limits.size_max:
+            tensor = resize_longest(tensor, self.limits.size_max)
+        return StoredImage(image_id, name, width, height, tensor, _jpeg(tensor))
+
+    def add_upload(self, path: Path, name: str) -> StoredImage:
+        """Decode the server-written file ``path`` and keep it under a new random id.
+
+        Raises:
+            UserError: not a decodable image, or too many pixels.
+        """
+        image = self._make(secrets.token_urlsafe(12), name, decode_upload(path, name, self.limits))
+        with self._lock:
+            self._images[image.id] = image
+            while len(self._images) > self.limits.uploads_kept:
+                self._images.popitem(last=False)
+        return image
+
+    def get(self, image_id: str) -> StoredImage | None:
+        """The image with this id (an upload or an example), or None."""
+        with self._lock:
+            if image_id in self._images:
+                self._images.move_to_end(image_id)
+                return self._images[image_id]
+            if image_id in self._example_cache:
+                return self._example_cache[image_id]
+        path = self.examples.get(image_id)
+        if path is None:
+            return None
+        image = self._make(image_id, example_name(path), load_image(path))
+        with self._lock:
+            self._example_cache[image_id] = image
+        return image
+
+
+def example_name(path: Path) -> str:
+    """``starry_night.jpg`` → ``Starry night``."""
+    return path.stem.replace("_", " ").capitalize()
+
+
+def find_examples() -> tuple[dict[str, Path], dict[str, str]]:
+    """The bundled example images (``{"content-tubingen": path, …}``) and their credit lines.
+
+    They live in the source tree's ``examples/`` folder; an installed wheel has none, and then
+    both dictionaries are empty (the page hides the examples).
+    """
+    root = Path(__file__).resolve().parents[3] / "examples"
+    found: dict[str, Path] = {}
+    for kind in ("content", "style"):
+        for path in sorted((root / kind).glob("*.jpg")):
+            found[f"{kind}-{path.stem}"] = path
+    credits: dict[str, str] = {}
+    try:
+        text = (root / "CREDITS.md").read_text(encoding="utf-8")
+    except OSError:
+        text = ""
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        match = re.fullmatch(r"`([\w.-]+)\.jpg`", cells[0]) if len(cells) >= 2 else None
+        if match:
+            words = " — ".join(re.sub(r"\s*\(`[^)]*`\)|[*`]", "", c).strip() for c in cells[1:])
+            credits[match.group(1)] = re.sub(r"\s+", " ", words)
+    return found, {key: credits.get(path.stem, "") for key, path in found.items()}
+
+
+@dataclass
+class JobOptions:
+    """The few controls the page offers; everything else is the default preset."""
+
+    size: int = 384
+    strength: float = 3.0  # log10(β/α): β = 10**strength with α = 1
+    iterations: int = 150
+    preserve_colors: str | None = None
+
+    @classmethod
+    def parse(cls, data: dict[str, Any], limits: Limits = LIMITS) -> JobOptions:
+        """Options from the page's JSON, checked against ``limits``.
+
+        Raises:
+            UserError: a value out of bounds or of the wrong kind, said in words.
+        """
+
+        def number(key: str, default: float, low: float, high: float, label: str) -> float:
+            value = data.get(key, default)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise UserError(f"{label} must be a number")
+            if not (math.isfinite(value) and low <= value <= high):
+                raise UserError(f"{label} must be between {low:g} and {high:g}, not {value:g}")
+            return float(value)
+
+        size = number("size", cls.size, limits.size_min, limits.size_max, "The size")
+        iterations = number(
+            "iterations", cls.iterations, limits.iterations_min, limits.iterations_max, "Steps"
+        )
+        strength = number(
+            "strength", cls.strength, limits.strength_min, limits.strength_max, "Style strength"
+        )
+        preserve = data.get("preserve_colors") or None
+        if preserve is not None and preserve not in PRESERVE_CHOICES:
+            raise UserError(f"Preserve colours must be off, {' or '.join(PRESERVE_CHOICES)}")
+        if preserve is not None and not PRESERVE_COLORS:
+            raise UserError("This version of painterly cannot preserve colours")
+        return cls(int(size), round(strength, 3), int(iterations), preserve)
+
+    def config(self) -> Config:
+        """The run's configuration: the default preset with these options."""
+        extra: dict[str, Any] = {"preserve_colors": self.preserve_colors} if PRESERVE_COLORS else {}
+        return Config.from_preset(
+            "default",
+            size=self.size,
+            iterations=self.iterations,
+            content_weight=1.0,
+            style_weight=10.0**self.strength,
+            seed=0,
+            **extra,
+        )
+
+
+class MachineLock:
+    """An advisory lock (``flock``) on a file shared by every painterly app on this computer,
+    so that two apps do not paint at once and slow each other down. Where it cannot be had
+    (no ``fcntl``, the file cannot be opened) it always succeeds: one job at a time per app."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def try_acquire(self) -> bool:
+        """Take the lock without waiting; False when another app holds it."""
+        if self.path is None or _fcntl is None:
+            return True
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_CREAT, 0o644)
+        except OSError as exc:
+            log.warning("cannot open %s (%s); jobs are serialised per app only", self.path, exc)
+            return True
+        try:
+            _fcntl.flock(fd, _fcntl.LOCK_EX | _fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        """Let the next app paint."""
+        if self._fd is not None and _fcntl is not None:
+            _fcntl.flock(self._fd, _fcntl.LOCK_UN)
+            os.close(self._fd)
+        self._fd = None
+
+
+@dataclass
+class Job:
+    """One picture to paint, from the queue to its result."""
+
+    id: str
+    options: JobOptions
+    config: Config
+    content: StoredImage
+    style: StoredImage
+    created: float = field(default_factory=time.time)
+    state: str = "queued"  # queued → running → done | stopped | failed | cancelled
+    message: str = ""
+    step: int = 0
+    total: int = 0
+    loss: float | None = None
+    content_loss: float | None = None
+    style_loss: float | None = None
+    elapsed: float = 0.0
+    started: float | None = None
+    stop_requested: bool = False
+    frame: bytes | None = None  # PNG of the latest live image
+    frame_version: int = 0
+    frame_step: int = 0
+    result: bytes | None = None  # PNG of the final (best) image
+    result_size: tuple[int, int] | None = None
+
+    @property
+    def finished(self) -> bool:
+        """True once the job can no longer change."""
+        return self.state in ("done", "stopped", "failed", "cancelled")
+
+    def eta(self) -> float | None:
+        """Seconds left at the current pace (the patience rule may end the run sooner)."""
+        if self.state != "running" or self.step < 1:
+            return None
+        return self.elapsed / self.step * max(self.total - self.step, 0)
+
+
+def _memory_problem(runner: StyleTransfer, job: Job) -> str | None:
+    """Words for the page when the run would not fit in the memory available, else None.
+
+    The same estimate as the command line's (``estimate_peak_memory``), made before compute.
+    """
+    h, w = job.content.tensor.shape[-2:]
+    scale = job.config.size / max(h, w)
+    height, width = max(1, round(h * scale)), max(1, round(w * scale))
+    need = estimate_peak_memory(job.config, height, width, runner.precision)
+    have = available_memory(runner.device)
+    if have is None or need <= have:
+        return None
+    fixed = estimate_peak_memory(job.config, 0, 0, runner.precision)
+    fits = int(job.config.size * math.sqrt(max(have - fixed, 0) / max(need - fixed, 1)))
+    gib = 2**30
+    words = (
+        f"Not enough memory for {job.config.size} px on this computer (it needs about "
+        f"{need / gib:.1f} GB, {have / gib:.1f} GB is free)"
+    )
+    if fits < LIMITS.size_min:
+        return f"{words}: close other programs and try again."
+    return f"{words}: choose {fits // 16 * 16} px or less."
+
+
+class JobQueue:
+    """Jobs run one at a time, in order, on a worker thread; and one at a time per computer,
+    through a lock file that every painterly app takes while it paints.
+
+    Args:
+        limits: queue length and how many finished jobs are kept.
+        frame_interval: least seconds between two live images (PNG encodes cost time).
+        runner_factory: builds a :class:`StyleTransfer` for a config (tests may swap it).
+        machine_lock: the lock file shared with other apps (default:
+            :func:`machine_lock_path`; None: this app alone).
+    """
+
+    def __init__(
+        self,
+        limits: Limits = LIMITS,
+        frame_interval: float = 0.3,
+        runner_factory: Callable[[Config], StyleTransfer] = StyleTransfer,
+        machine_lock: Path | Literal["default"] | None = "default",
+    ) -> None:
+        self.limits = limits
+        self._machine = MachineLock(
+            machine_lock_path() if machine_lock == "default" else machine_lock
+        )
+        self.frame_interval = frame_interval
+        self.runner_factory = runner_factory
+        self._jobs: OrderedDict[str, Job] = OrderedDict()
+        self._waiting: deque[Job] = deque()
+        self._running: Job | None = None
+        self._cond = threading.Condition()
+        self._closed = False
+        self._runner: StyleTransfer | None = None
+        self._thread = threading.Thread(target=self._work, name="painterly-web-worker", daemon=True)
+        self._thread.start()
+
+    # -- the page's side ---------------------------------------------------------------------
+
+    def submit(self, options: JobOptions, content: StoredImage, style: StoredImage) -> Job:
+        """Queue a job.
+
+        Raises:
+            UserError: the queue is full or closed, or the options do not fit these images.
+        """
+        try:
+            config = options.config()
+        except ConfigError as exc:
+            raise UserError(f"These settings cannot be used: {exc}") from None
+        for label, image in (("photo", content), ("painting", style)):
+            h, w = image.tensor.shape[-2:]
+            scale = options.size / max(h, w)
+            short = round(min(h, w) * scale)
+            if short < config.min_side:
+                raise UserError(
+                    f"At {options.size} px the {label} would be only {short} px on its short "
+                    f"side; the network needs at least {config.min_side}. Choose a larger size."
+                )
+        job = Job(secrets.token_urlsafe(9), options, config, content, style)
+        with self._cond:
+            if self._closed:
+                raise UserError("The app is shutting down", 503)
+            if len(self._waiting) >= self.limits.waiting_max:
+                raise UserError(
+                    f"The queue is full ({self.limits.waiting_max} pictures waiting); "
+                    "try again when one has finished",
+                    429,
+                )
+            self._jobs[job.id] = job
+            self._waiting.append(job)
+            self._forget_old()
+            self._cond.notify_all()
+        return job
+
+    def get(self, job_id: str) -> Job | None:
+        """The job with this id, or None."""
+        with self._cond:
+            return self._jobs.get(job_id)
+
+    def stop(self, job_id: str) -> Job | None:
+        """Stop a running job (it keeps its best image) or cancel a waiting one."""
+        with self._cond:
+            job = self._jobs.get(job_id)
+            if job is None or job.finished:
+                return job
+            if job.state == "queued":
+                self._waiting.remove(job)
+                job.state, job.message = "cancelled", "Cancelled before it started."
+            else:
+                job.stop_requested = True
+            self._cond.notify_all()
+            return job
+
+    def status(self, job: Job) -> dict[str, Any]:
+        """A JSON-friendly view of one job."""
+        with self._cond:
+            position = self._waiting.index(job) + 1 if job.state == "queued" else 0
+            return {
+                "id": job.id,
+                "state": job.state,
+                "message": job.message,
+                "position": position,
+                "step": job.step,
+                "total": job.total,
+                "loss": job.loss,
+                "content_loss": job.content_loss,
+                "style_loss": job.style_loss,
+                "elapsed": round(job.elapsed, 2),
+                "eta": None if (eta := job.eta()) is None else round(eta, 1),
+                "frame": job.frame_version,
+                "frame_step": job.frame_step,
+                "has_result": job.result is not None,
+                "result_size": job.result_size,
+                "size": job.options.size,
+                "stopping": job.stop_requested and not job.finished,
+            }
+
+    def overview(self) -> dict[str, Any]:
+        """The queue as every tab sees it: the running job and the ones waiting."""
+        with self._cond:
+            jobs = ([self._running] if self._running else []) + list(self._waiting)
+
+            def row(job: Job) -> dict[str, Any]:
+                return {
+                    "id": job.id,
+                    "state": job.state,
+                    "step": job.step,
+                    "total": job.total,
+                    "size": job.options.size,
+                    "content": job.content.name,
+                    "style": job.style.name,
+                }
+
+            return {"jobs": [row(j) for j in jobs], "waiting": len(self._waiting)}
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Cancel waiting jobs, stop the running one and wait for the worker to end."""
+        with self._cond:
+            self._closed = True
+            for job in self._waiting:
+                job.state, job.message = "cancelled", "The app was shut down."
+            self._waiting.clear()
+            if self._running is not None:
+                self._running.stop_requested = True
+            self._cond.notify_all()
+        self._thread.join(timeout)
+
+    # -- the worker's side -------------------------------------------------------------------
+
+    def _forget_old(self) -> None:
+        finished = [j for j in self._jobs.values() if j.finished]
+        for job in finished[: max(len(finished) - self.limits.jobs_kept, 0)]:
+            del self._jobs[job.id]
+
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                while not self._waiting and not self._closed:
+                    self._cond.wait()
+                if self._closed:
+                    return
+                job = self._waiting.popleft()
+                self._running = job
+                job.state, job.started = "running", time.time()
+                job.total = sum(n for _, n in job.config.ladder)
+                job.message = "Loading the network…"
+            try:
+                if self._wait_for_machine(job):
+                    self._run(job)
+            except Exception:  # the worker must survive any job
+                log.exception("job %s failed", job.id)
+                self._finish(job, "failed", _INTERNAL)
+            finally:
+                self._machine.release()
+                with self._cond:
+                    self._running = None
+                    self._forget_old()
+
+    def _wait_for_machine(self, job: Job) -> bool:
+        """Wait while another painterly app on this computer paints; False if stopped meanwhile."""
+        while not self._machine.try_acquire():
+            with self._cond:
+                if job.stop_requested or self._closed:
+                    job.state, job.message = "cancelled", "Cancelled before it started."
+                    return False
+                job.message = "Waiting for another painterly app on this computer to finish…"
+                self._cond.wait(0.5)
+        return True
+
+    def _runner_for(self, config: Config) -> StyleTransfer:
+        """One network for all jobs: only per-run options may differ between two configs."""
+        per_run = {"size", "iterations", "content_weight", "style_weight", "seed", "preset"}
+        runner = self._runner
+        if runner is not None:
+            old = {k: v for k, v in vars(runner.config).items() if k not in per_run}
+            new = {k: v for k, v in vars(config).items() if k not in per_run}
+            if old == new:
+                runner.config = config
+                return runner
+        self._runner = None  # free the old network before building the next
+        self._runner = self.runner_factory(config)
+        return self._runner
+
+    def _run(self, job: Job) -> None:
+        last_frame = 0.0
+
+        def on_step(event: StepEvent) -> bool:
+            nonlocal last_frame
+            now = time.perf_counter()
+            frame = None
+            if event.step == 1 or now - last_frame >= self.frame_interval:
+                frame = png_bytes(event.image())
+                last_frame = time.perf_counter()
+            with self._cond:
+                job.step, job.total = event.step, event.total_steps
+                job.loss, job.elapsed = event.loss, event.elapsed
+                job.content_loss, job.style_loss = event.content_loss, event.style_loss
+                job.message = ""
+                if frame is not None:
+                    job.frame, job.frame_step = frame, event.step
+                    job.frame_version += 1
+                return job.stop_requested
+
+        try:
+            runner = self._runner_for(job.config)
+            if (words := _memory_problem(runner, job)) is not None:
+                self._finish(job, "failed", words)
+                return
+            with self._cond:
+                if job.stop_requested:
+                    self._finish(job, "stopped", "Stopped before the first step.")
+                    return
+                job.message = "Painting…"
+            result = runner.run(job.content.tensor, job.style.tensor, on_step)
+        except (TransferInterrupted, NonFiniteLossError) as exc:
+            partial = exc.result
+            self._store_result(job, partial)
+            reason = (
+                "The picture went wrong (the loss became infinite); the best image before "
+                "that is kept. Try a lower style strength."
+                if isinstance(exc, NonFiniteLossError)
+                else "Interrupted; the best image so far is kept."
+            )
+            self._finish(job, "stopped" if partial.steps else "failed", reason)
+            return
+        except (ConfigError, ImageError, WeightsError) as exc:
+            self._finish(job, "failed", f"This picture cannot be painted: {exc}")
+            return
+        except MemoryError:
+            self._finish(job, "failed", "Not enough memory for this size; choose a smaller one.")
+            return
+        self._store_result(job, result)
+        if result.stop_reason == "stopped":
+            self._finish(job, "stopped", f"Stopped at step {result.steps}; kept the best image.")
+        elif result.stop_reason == "converged":
+            self._finish(
+                job, "done", f"Finished after {result.steps} steps: the picture stopped changing."
+            )
+        else:
+            self._finish(job, "done", f"Finished: {result.steps} steps in {result.elapsed:.0f} s.")
+
+    def _store_result(self, job: Job, result: Result) -> None:
+        data = png_bytes(result.image)
+        height, width = result.image.shape[-2:]
+        with self._cond:
+            job.result, job.result_size = data, (int(width), int(height))
+            job.frame, job.frame_step = data, result.steps
+            job.frame_version += 1
+            job.elapsed = result.elapsed
+
+    def _finish(self, job: Job, state: str, message: str) -> None:
+        with self._cond:  # a re-entrant lock: callers may hold it already
+            job.state, job.message = state, message
