@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -9,6 +10,7 @@ from PIL import Image
 
 from .config import Config, ConfigError
 from .images import ImageSource, to_pil
+from .recipe import RECIPE_KEY
 from .transfer import StepEvent, StyleTransfer
 
 __all__ = ["stylize"]
@@ -37,6 +39,8 @@ def stylize(
 
     Returns:
         The output as an RGB Pillow image of the content's aspect ratio, longest side ``size``.
+        Its ``info["painterly:recipe"]`` holds the recipe (JSON) that
+        :func:`painterly.save_image` embeds in the file.
 
     Raises:
         ConfigError: an invalid option. ImageError: an unreadable input.
@@ -50,4 +54,6 @@ def stylize(
     else:
         cfg = Config.from_preset(preset or "default", **options)
     result = StyleTransfer(cfg).run(content, style, callback)
-    return to_pil(result.image)
+    picture = to_pil(result.image)
+    picture.info[RECIPE_KEY] = json.dumps(result.recipe)  # painterly.save_image embeds it
+    return picture

@@ -10,7 +10,6 @@ dicts only, never pickled code.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any
 import torch
 
 from .config import Config, ConfigError
-from .files import atomic_write
+from .files import atomic_write, file_digest
 from .transfer import RunState
 
 __all__ = [
@@ -76,15 +75,6 @@ def checkpoint_path(output: str | os.PathLike[str]) -> Path:
     """Where the checkpoint of a run writing ``output`` lies: ``out.png`` → ``out.png.ckpt``."""
     out = Path(output)
     return out.with_name(out.name + ".ckpt")
-
-
-def file_digest(path: str | os.PathLike[str]) -> str:
-    """SHA-256 of a file's bytes, as hex."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def save_checkpoint(

@@ -1,4 +1,5 @@
-"""The ``painterly`` command: ``stylize``, ``resume``, ``sweep``, ``layers`` and ``serve``.
+"""The ``painterly`` command: ``stylize``, ``resume``, ``reproduce``, ``animate``, ``sweep``,
+``layers``, ``serve``.
 
 Exit codes: 0 success; 1 unexpected internal error; 2 bad input, option or output path
 (reported before any compute); 3 the run would not fit in memory (said before any compute, with
@@ -43,6 +44,8 @@ from .images import (
     save_image,
     to_pil,
 )
+from .plot import animate, plot_losses, step_frames
+from .recipe import RecipeError, pixels_digest, read_recipe, recipe_config
 from .sheet import contact_sheet
 from .transfer import (
     NonFiniteLossError,
@@ -238,10 +241,31 @@ def build_parser() -> argparse.ArgumentParser:
         help="put the photo's transparency back on the output (.png .webp .tiff)",
     )
     long_run.add_argument(
+        "--plot",
+        nargs="?",
+        const=True,
+        metavar="FILE",
+        help="draw the loss curves per term (default FILE: OUT's name + _losses.png)",
+    )
+    long_run.add_argument(
         "--downscale-to-fit",
         action="store_true",
         help="paint at the largest size that fits in memory instead of refusing (exit 3)",
     )
+
+    an = sub.add_parser("animate", help="turn the images of --save-every into an animation")
+    an.add_argument("folder", type=Path, help="the folder of step_NNNNN.png images")
+    an.add_argument("-o", "--output", type=Path, required=True, help="run.gif, .webp or .png")
+    an.add_argument("--fps", type=float, default=10.0, help="frames per second (default: 10)")
+
+    rp = sub.add_parser(
+        "reproduce", help="make a picture again from the recipe painterly stored in it"
+    )
+    rp.add_argument("image", type=Path, help="a picture painterly made (or its .json sidecar's)")
+    rp.add_argument("-o", "--output", type=Path, required=True, help="where to write it")
+    rp.add_argument("--content", type=Path, help="the photo, if it moved since")
+    rp.add_argument("--style", type=Path, help="the painting, if it moved since")
+    rp.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
     r = sub.add_parser(
         "resume", help="continue a stopped stylize run from its checkpoint (OUT.ckpt)"
@@ -376,6 +400,9 @@ class _Job:
         digests: dict[str, str] | None = None,
     ) -> None:
         self.config, self.content, self.style, self.output = config, content, style, output
+        # What the run reads: the files, or (reproduce) their pixels prepared as the recipe says.
+        self.sources: dict[str, Path | torch.Tensor] = {"content": content, "style": style}
+        self.max_side: dict[str, int] = {}
         self.options = options
         self.checkpoint = checkpoint_path(output)
         self.inputs = {"content": str(content.resolve()), "style": str(style.resolve())}
@@ -389,6 +416,7 @@ class _Job:
         self.digests = digests or {role: file_digest(p) for role, p in self.inputs.items()}
         self.alpha = load_alpha(content) if options.get("keep_alpha") else None
         self.checkpointed_at: int | None = None
+        self.losses: list[dict[str, Any]] = list(options.pop("losses", None) or [])
 
     def finish(self, image: torch.Tensor) -> torch.Tensor:
         """The image to write: with the photo's alpha put back when asked."""
@@ -401,8 +429,30 @@ class _Job:
         config = self.config.replace(
             **{role: self.inputs[role] for role in ("init", "weights") if role in self.inputs}
         )
-        save_checkpoint(self.checkpoint, state, config, self.inputs, self.digests, self.options)
+        options = {**self.options, "losses": self.losses if self.options.get("plot") else None}
+        save_checkpoint(self.checkpoint, state, config, self.inputs, self.digests, options)
         self.checkpointed_at = state.steps
+
+    def record(self, event: StepEvent) -> None:
+        """Keep the step's loss terms for the plot."""
+        if self.options.get("plot"):
+            self.losses.append(
+                {
+                    "step": event.step,
+                    "scale": event.scale,
+                    "total": event.loss,
+                    "content": event.content_loss,
+                    "style": event.style_loss,
+                    "tv": event.tv_loss,
+                    **event.layer_losses,
+                }
+            )
+
+    def plot(self) -> None:
+        """Draw the loss curves, if asked, and say where."""
+        if self.options.get("plot") and self.losses:
+            path = plot_losses(self.losses, self.options["plot"], f"{self.output.name}: losses")
+            print(f"painterly: drew the losses in {path}", file=sys.stderr)
 
 
 class _Progress:
@@ -437,6 +487,8 @@ class _Progress:
             f"{event.style_loss:.3g}" + (f" + tv {event.tv_loss:.3g}" if event.tv_loss else ""),
             refresh=False,
         )
+        if self.job:
+            self.job.record(event)
         if self.save_every and self.save_dir and event.step % self.save_every == 0:
             image = event.image()
             save_image(
@@ -460,8 +512,8 @@ def _say(quiet: bool, message: str) -> None:
 
 def _run(
     runner: StyleTransfer,
-    content: Path,
-    style: Path,
+    content: Path | torch.Tensor,
+    style: Path | torch.Tensor,
     progress: _Progress,
     output: Path,
     job: _Job | None = None,
@@ -475,7 +527,8 @@ def _run(
             result = runner.run(content, style, progress, resume=resume)
         except (TransferInterrupted, NonFiniteLossError) as exc:
             progress.close()
-            save_image(job.finish(exc.result.image) if job else exc.result.image, output)
+            image = job.finish(exc.result.image) if job else exc.result.image
+            save_image(image, output, exc.result.recipe)
             hint = ""
             if job and job.checkpointed_at is not None and isinstance(exc, TransferInterrupted):
                 hint = (
@@ -530,6 +583,7 @@ def _stylize(args: argparse.Namespace) -> int:
         "save_dir": str(save_dir.resolve()) if args.save_every else None,
         "checkpoint_every": args.checkpoint_every,
         "keep_alpha": args.keep_alpha,
+        "plot": str(_plot_path(args).resolve()) if args.plot else None,
     }
     runner = StyleTransfer(config)
     size = _check_memory(runner, args.content, args.downscale_to_fit)
@@ -538,6 +592,30 @@ def _stylize(args: argparse.Namespace) -> int:
         runner.config = config  # the network does not depend on the size
     job = _Job(config, args.content, args.style, args.output, options)
     return _paint(runner, job, args.quiet)
+
+
+def _plot_path(args: argparse.Namespace) -> Path:
+    """Where --plot draws: the FILE given, or OUT's name + _losses.png; checked now."""
+    path: Path = args.output.with_name(args.output.stem + "_losses.png")
+    if args.plot is not True:
+        path = Path(args.plot)
+    if path.suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise UsageError(f"--plot {path}: write the plot as .png, .svg or .pdf")
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise UsageError("--plot needs matplotlib: pip install 'painterly[plot]'") from None
+    return path
+
+
+def _animate(args: argparse.Namespace) -> int:
+    frames = step_frames(args.folder)
+    try:
+        animate(frames, args.output, fps=args.fps)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    print(f"painterly: wrote {args.output} from {len(frames)} images", file=sys.stderr)
+    return EXIT_OK
 
 
 def _resume(args: argparse.Namespace) -> int:
@@ -555,6 +633,77 @@ def _resume(args: argparse.Namespace) -> int:
     return _paint(runner, job, args.quiet, ckpt.state)
 
 
+def _reproduce(args: argparse.Namespace) -> int:
+    recipe = read_recipe(args.image)
+    config = recipe_config(recipe)
+    device = str(recipe.get("device", "auto"))
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        print(
+            f"painterly: warning: the picture was made on {device}; painting on the CPU here, "
+            "so it will differ slightly",
+            file=sys.stderr,
+        )
+        device = "cpu"
+    config = config.replace(device=device)
+    paths: dict[str, Path] = {}
+    prepared: dict[str, tuple[torch.Tensor, int]] = {}
+    for role, given in (("content", args.content), ("style", args.style)):
+        record = recipe["inputs"].get(role, {})
+        if given is None and not record.get("path"):
+            raise UsageError(
+                f"the recipe does not say where the {role} image is ({record.get('name')}, "
+                f"{record.get('width')}x{record.get('height')} px); give --{role} FILE"
+            )
+        path = given if given is not None else Path(record["path"])
+        if given is None and not path.is_file():
+            raise UsageError(f"the {role} image {path} is gone; give --{role} FILE")
+        pixels = load_image(path)
+        if record.get("max_side"):  # the web app shrinks what it is given
+            if max(pixels.shape[-2:]) > record["max_side"]:
+                pixels = resize_longest(pixels, record["max_side"])
+            prepared[role] = (pixels, int(record["max_side"]))
+        if pixels_digest(pixels) != record.get("pixels_sha256"):
+            raise UsageError(
+                f"{path} is not the {role} image of this picture (its pixels differ from "
+                f"{record.get('name')}'s)"
+            )
+        paths[role] = path
+    if not recipe.get("run", {}).get("complete", True):
+        print(
+            f"painterly: warning: the original run was stopped at step {recipe['run']['steps']}; "
+            "this paints the complete run",
+            file=sys.stderr,
+        )
+    if "init" in recipe["inputs"] and not Path(config.init).is_file():
+        raise UsageError(f"the init image {config.init} of this recipe is gone")
+    _check_paths([paths["content"], paths["style"]], args.output, config.init, None, config)
+    runner = StyleTransfer(config)
+    _check_memory(runner, paths["content"])
+    options = {"output": str(args.output.resolve()), "checkpoint_every": 0}
+    job = _Job(config, paths["content"], paths["style"], args.output, options)
+    for role, (pixels, side) in prepared.items():
+        job.sources[role], job.max_side[role] = pixels, side
+    code = _paint(runner, job, args.quiet)
+    if code == EXIT_OK:
+        _compare(args.image, args.output)
+    return code
+
+
+def _compare(original: Path, remade: Path) -> None:
+    """Say how far the re-made picture is from the original, pixel by pixel."""
+    try:
+        a, b = load_image(original), load_image(remade)
+    except ImageError:
+        return
+    if a.shape != b.shape:
+        print(
+            f"painterly: the original is {tuple(a.shape[-2:])} px, not comparable", file=sys.stderr
+        )
+        return
+    worst = round(float((a - b).abs().max()) * 255)
+    print(f"painterly: largest difference from {original}: {worst}/255", file=sys.stderr)
+
+
 def _paint(runner: StyleTransfer, job: _Job, quiet: bool, resume: RunState | None = None) -> int:
     """Run a job to its end (or to an orderly stop) and write its output."""
     config, output = job.config, job.output
@@ -566,16 +715,22 @@ def _paint(runner: StyleTransfer, job: _Job, quiet: bool, resume: RunState | Non
     save_dir = Path(job.options["save_dir"]) if job.options.get("save_dir") else None
     start = resume.steps if resume else 0
     progress = _Progress(config, quiet, job.options.get("save_every"), save_dir, "", job, start)
-    result = _run(runner, job.content, job.style, progress, output, job, resume)
+    sources = job.sources
+    result = _run(runner, sources["content"], sources["style"], progress, output, job, resume)
+    for role, side in job.max_side.items():  # inputs given as pixels: name their files
+        path = Path(job.inputs[role])
+        record = result.recipe["inputs"][role]
+        record.update(name=path.name, path=str(path), sha256=file_digest(path), max_side=side)
+    job.plot()
     if result.stop_reason == "interrupted":
-        save_image(job.finish(result.image), output)
+        save_image(job.finish(result.image), output, result.recipe)
         _say(
             False,
             f"painterly: stopped at step {result.steps} — saved the best image so far to "
             f"{output} and a checkpoint; continue with: painterly resume {job.checkpoint}",
         )
         return _exit_code(progress)
-    save_image(job.finish(result.image), output)
+    save_image(job.finish(result.image), output, result.recipe)
     job.checkpoint.unlink(missing_ok=True)  # the run is complete: nothing left to resume
     _warn_if_flat(result)
     _warn_if_no_progress(result)
@@ -648,7 +803,7 @@ def _sweep(args: argparse.Namespace) -> int:
         progress = _Progress(cfg, args.quiet, None, None, label=label)
         out = tiles_dir / f"{index:02d}_alpha_{_format_weight(a)}.png"
         result = _run(runner, args.content, args.style, progress, out)
-        save_image(result.image, out)
+        save_image(result.image, out, result.recipe)
         if result.stop_reason == "interrupted":
             _say(
                 False,
@@ -740,10 +895,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _sweep(args)
         if args.command == "resume":
             return _resume(args)
+        if args.command == "reproduce":
+            return _reproduce(args)
+        if args.command == "animate":
+            return _animate(args)
         if args.command == "serve":
             return _serve(args)
         return _stylize(args)
-    except (UsageError, ConfigError, ImageError, WeightsError, CheckpointError) as exc:
+    except (
+        UsageError,
+        ConfigError,
+        ImageError,
+        WeightsError,
+        CheckpointError,
+        RecipeError,
+    ) as exc:
         print(f"painterly: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except NotEnoughMemoryError as exc:

@@ -6,16 +6,17 @@ path, never half of one.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["atomic_write"]
+__all__ = ["atomic_write", "file_digest"]
 
 
-def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], None]) -> Path:
+def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], object]) -> Path:
     """Create or replace ``path`` with what ``write`` writes to the open binary file it gets.
 
     Missing parent folders are created. The temporary file is a fresh hidden name in the same
@@ -37,3 +38,16 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], None]
         tmp.unlink(missing_ok=True)
         raise
     return target
+
+
+def file_digest(path: str | os.PathLike[str]) -> str:
+    """SHA-256 of a file's bytes, as hex.
+
+    Raises:
+        OSError: the file cannot be read.
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -11,10 +11,11 @@ with a warning.
 from __future__ import annotations
 
 import io
+import json
 import os
 import warnings
 from pathlib import Path
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 import numpy as np
 import torch
@@ -243,13 +244,20 @@ def output_format(path: str | os.PathLike[str]) -> str:
     return fmt
 
 
-def save_image(image: torch.Tensor | Image.Image, path: str | os.PathLike[str]) -> Path:
+def save_image(
+    image: torch.Tensor | Image.Image,
+    path: str | os.PathLike[str],
+    recipe: dict[str, Any] | None = None,
+) -> Path:
     """Write an image atomically (temporary file in the same folder, then rename).
 
     Args:
         image: (1, 3, H, W) / (3, H, W) tensor in [0, 1] (4 channels: RGBA), or a Pillow
             image.
         path: destination; the format follows the extension (png, jpg, webp, tiff, …).
+        recipe: what made the image (:mod:`painterly.recipe`): embedded in PNG, JPEG and WebP
+            files, written beside other formats as ``path + ".json"``. Default: the one a
+            Pillow image from :func:`painterly.stylize` carries in ``image.info``, if any.
 
     Returns:
         The path written.
@@ -257,14 +265,22 @@ def save_image(image: torch.Tensor | Image.Image, path: str | os.PathLike[str]) 
     Raises:
         ImageError: unknown extension, or the folder cannot be written.
     """
+    from .recipe import RECIPE_KEY, embed_options, sidecar_path
+
+    if recipe is None and isinstance(image, Image.Image) and RECIPE_KEY in image.info:
+        recipe = json.loads(image.info[RECIPE_KEY])  # from painterly.stylize
     target = Path(path)
     fmt = output_format(target)
     pil = image if isinstance(image, Image.Image) else to_pil(image)
-    options = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
+    options: dict[str, Any] = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
+    extra = embed_options(recipe, fmt) if recipe is not None else {}
     if target.is_dir():
         raise ImageError(f"{target}: is a folder; give a file name")
     try:
-        atomic_write(target, lambda f: pil.save(f, format=fmt, **options))
+        atomic_write(target, lambda f: pil.save(f, format=fmt, **options, **(extra or {})))
+        if extra is None:  # no room in this format: a sidecar
+            text = json.dumps(recipe, indent=1).encode()
+            atomic_write(sidecar_path(target), lambda f: f.write(text))
     except OSError as exc:
         raise ImageError(f"{target}: cannot write ({exc.strerror or exc})") from exc
     return target

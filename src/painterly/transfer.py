@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import secrets
 import time
 from collections import deque
@@ -26,6 +27,7 @@ import torch
 from . import losses
 from .config import INIT_KEYWORDS, Config, ConfigError
 from .images import ImageSource, load_image, resize_longest, resize_to
+from .recipe import input_record, make_recipe
 from .vgg import VGG19Features, resolve_layer
 from .weights import load_weights
 
@@ -140,6 +142,8 @@ class Result:
             ``"non-finite"``.
         seed, device, precision: as resolved for this run. elapsed: seconds.
         history: total loss after each step.
+        recipe: what made it (:mod:`painterly.recipe`): the resolved config, inputs, weights,
+            versions, timings; :func:`painterly.images.save_image` embeds it in the file.
     """
 
     image: torch.Tensor = field(repr=False)
@@ -151,7 +155,8 @@ class Result:
     device: str
     precision: str
     elapsed: float
-    history: list[float]
+    history: list[float] = field(repr=False)
+    recipe: dict[str, Any] = field(default_factory=dict, repr=False)
 
 
 class TransferInterrupted(KeyboardInterrupt):
@@ -353,6 +358,17 @@ class StyleTransfer:
             seed = cfg.seed if cfg.seed is not None else secrets.randbelow(2**31)
         content_full, style_full = load_image(content), load_image(style)
         init_file = None if cfg.init in INIT_KEYWORDS else load_image(cfg.init)
+        records = {
+            "content": _input_record(content_full, content),
+            "style": _input_record(style_full, style),
+        }
+        if init_file is not None:
+            records["init"] = _input_record(init_file, cfg.init)
+
+        def finished(result: Result) -> Result:
+            result = _upsized(result, *final_hw)
+            return dataclasses.replace(result, recipe=self._recipe(result, records))
+
         ladder = cfg.ladder
         inputs = [self._at_size(content_full, style_full, size) for size, _ in ladder]
         final_hw = inputs[-1][0].shape[-2:]
@@ -381,18 +397,31 @@ class StyleTransfer:
                     x, iterations, p_targets, a_targets, progress, callback, state
                 )
             except (TransferInterrupted, NonFiniteLossError) as exc:
-                exc.result = _upsized(exc.result, *final_hw)
+                exc.result = finished(exc.result)
                 raise
             except KeyboardInterrupt:  # between scales: the last finished scale's result
                 if result is None:
                     raise
                 partial = dataclasses.replace(result, stop_reason="interrupted")
-                raise TransferInterrupted(_upsized(partial, *final_hw)) from None
+                raise TransferInterrupted(finished(partial)) from None
             if result.stop_reason == "stopped":
-                return _upsized(result, *final_hw)
+                return finished(result)
             x = result.image.to(self.device)
         assert result is not None
-        return result
+        return finished(result)
+
+    def _recipe(self, result: Result, inputs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        return make_recipe(
+            self.config,
+            seed=result.seed,
+            device=result.device,
+            precision=result.precision,
+            inputs=inputs,
+            elapsed=result.elapsed,
+            steps=result.steps,
+            stop_reason=result.stop_reason,
+            loss=result.loss,
+        )
 
     def _loss(
         self,
@@ -575,6 +604,13 @@ class StyleTransfer:
         except KeyboardInterrupt:
             raise TransferInterrupted(result("interrupted")) from None
         return result(finished or "iterations")
+
+
+def _input_record(image: torch.Tensor, source: ImageSource) -> dict[str, Any]:
+    """The recipe's description of an input given as a path, a Pillow image or a tensor."""
+    if isinstance(source, str | os.PathLike):
+        return input_record(image, source)
+    return input_record(image)
 
 
 def _to_cpu(value: Any, copy: bool = True) -> Any:

@@ -34,6 +34,7 @@ from PIL import Image
 from ..cli import _available_memory as available_memory  # the CLI's memory check, reused
 from ..config import Config, ConfigError
 from ..images import ImageError, load_image, resize_longest, to_pil
+from ..recipe import embed_options
 from ..transfer import (
     NonFiniteLossError,
     Result,
@@ -138,10 +139,11 @@ def _jpeg(image: torch.Tensor, longest: int = 480) -> bytes:
     return buffer.getvalue()
 
 
-def png_bytes(image: torch.Tensor) -> bytes:
-    """A (1, 3, H, W) image in [0, 1] as PNG bytes."""
+def png_bytes(image: torch.Tensor, recipe: dict[str, Any] | None = None) -> bytes:
+    """A (1, 3, H, W) image in [0, 1] as PNG bytes, with its recipe embedded when given."""
     buffer = io.BytesIO()
-    to_pil(image).save(buffer, "PNG")
+    metadata = embed_options(recipe, "PNG") if recipe else None
+    to_pil(image).save(buffer, "PNG", **(metadata or {}))
     return buffer.getvalue()
 
 
@@ -661,7 +663,15 @@ class JobQueue:
             self._finish(job, "done", f"Finished: {result.steps} steps in {result.elapsed:.0f} s.")
 
     def _store_result(self, job: Job, result: Result) -> None:
-        data = png_bytes(result.image)
+        recipe = dict(result.recipe)
+        if recipe:  # the inputs came as pixels: name them, and say how they were shrunk
+            recipe["inputs"] = {
+                role: {**record, "name": image.name, "max_side": self.limits.size_max}
+                for (role, record), image in zip(
+                    recipe["inputs"].items(), (job.content, job.style), strict=False
+                )
+            }
+        data = png_bytes(result.image, recipe)
         height, width = result.image.shape[-2:]
         with self._cond:
             job.result, job.result_size = data, (int(width), int(height))
