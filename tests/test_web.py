@@ -149,6 +149,11 @@ def test_a_job_runs_to_completion_through_the_api(client: TestClient) -> None:
     assert result.headers["content-disposition"].startswith("attachment; filename=")
     with Image.open(io.BytesIO(result.content)) as im:
         assert im.format == "PNG" and max(im.size) == 64
+    assert status["loss_steps"] == 4
+    plot = client.get(f"/api/jobs/{job['id']}/losses.png")
+    assert plot.headers["content-type"] == "image/png"
+    with Image.open(io.BytesIO(plot.content)) as im:
+        assert im.size[0] > 600
 
 
 def test_stop_keeps_the_best_image_and_the_queue_is_visible(client: TestClient) -> None:

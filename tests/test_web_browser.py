@@ -155,6 +155,12 @@ def test_paint_a_picture_in_the_browser(server: str, tmp_path: Path) -> None:
         page.wait_for_function("() => document.getElementById('live').complete")
         assert page.evaluate(SIGNATURE) != first, "the live image never changed"
         expect(page.locator("#start")).to_have_text("Paint")
+        # The loss curves of the whole run are drawn under the picture.
+        expect(page.locator("#losses")).to_be_visible()
+        page.wait_for_function(
+            "() => { const i = document.getElementById('losses');"
+            " return i.complete && i.naturalWidth > 600 && i.src.endsWith('v=40'); }"
+        )
         if shots:
             page.screenshot(path=f"{shots}/web_done.png", full_page=True)
 

@@ -1,11 +1,13 @@
 """Loss curves of a run (matplotlib) and animations of its saved steps (Pillow).
 
 matplotlib is an optional extra (``pip install 'painterly[plot]'``); it is imported only when a
-plot is drawn, with the Agg backend, so no display is needed.
+plot is drawn, through its object-oriented API (a ``Figure`` rendered by Agg: no display, no
+pyplot state, safe in the web app's threads).
 """
 
 from __future__ import annotations
 
+import io
 import itertools
 import math
 import os
@@ -19,7 +21,7 @@ from PIL import Image
 from .files import atomic_write
 from .images import ImageError, output_format
 
-__all__ = ["LossRecord", "animate", "plot_losses", "step_frames"]
+__all__ = ["LossRecord", "animate", "loss_figure_bytes", "plot_losses", "step_frames"]
 
 #: One step's losses: ``{"step": int, "scale": int, "total": float, "content": float,
 #: "style": float, "tv": float, "style/relu1_1": float, …}`` (weighted terms, as in StepEvent).
@@ -39,13 +41,18 @@ def plot_losses(
         ImportError: matplotlib is not installed (the message says how to get it).
         ValueError: no records.
     """
+    fmt = Path(path).suffix.lstrip(".").lower() or "png"
+    data = loss_figure_bytes(records, title, fmt)
+    return atomic_write(path, lambda f: f.write(data))
+
+
+def _figure(records: Sequence[LossRecord], title: str) -> Any:
+    """The matplotlib Figure of the loss curves (no pyplot: safe off the main thread)."""
     if not records:
         raise ValueError("no steps to plot")
     try:
         import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        from matplotlib.figure import Figure
     except ImportError as exc:
         raise ImportError("plots need matplotlib: pip install 'painterly[plot]'") from exc
     steps = [r["step"] for r in records]
@@ -54,14 +61,15 @@ def plot_losses(
         values = [float(r.get(key, math.nan)) for r in records]
         return [v if v > 0 else math.nan for v in values]
 
-    fig, ax = plt.subplots(figsize=(9, 4.5), dpi=120)
+    fig = Figure(figsize=(9, 4.5), dpi=120)
+    ax = fig.subplots()
     ax.plot(steps, series("style"), color="tab:red", lw=2.4, label="style  β·L_style")
     ax.plot(steps, series("content"), color="tab:blue", lw=2.4, label="content  α·L_content")
     if any(r.get("tv", 0) > 0 for r in records):
         ax.plot(steps, series("tv"), color="tab:green", lw=2, label="total variation")
     ax.plot(steps, series("total"), color="black", lw=1.2, ls=(0, (4, 2)), label="total")
     layers = sorted({k for r in records for k in r if k.startswith("style/")})
-    shades = plt.get_cmap("viridis")
+    shades = matplotlib.colormaps["viridis"]
     for i, key in enumerate(layers):
         ax.plot(steps, series(key), lw=0.9, color=shades(i / max(len(layers) - 1, 1)),
                 alpha=0.8, label=f"  {key.split('/', 1)[1]}")  # fmt: skip
@@ -78,11 +86,18 @@ def plot_losses(
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     fig.tight_layout()
-    fmt = Path(path).suffix.lstrip(".").lower() or "png"
-    try:
-        return atomic_write(path, lambda f: fig.savefig(f, format=fmt))
-    finally:
-        plt.close(fig)
+    return fig
+
+
+def loss_figure_bytes(records: Sequence[LossRecord], title: str = "", fmt: str = "png") -> bytes:
+    """:func:`plot_losses`'s figure as the bytes of a ``fmt`` file (png, svg, pdf).
+
+    Raises:
+        ImportError: matplotlib is not installed. ValueError: no records.
+    """
+    buffer = io.BytesIO()
+    _figure(records, title).savefig(buffer, format=fmt)
+    return buffer.getvalue()
 
 
 _STEP_FILE = re.compile(r"step_(\d+)\.png$")

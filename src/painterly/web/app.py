@@ -11,6 +11,7 @@ Routes (all JSON unless said otherwise; errors are ``{"error": "a sentence"}``):
 ``GET /api/jobs/{id}``              its state, step, losses, ETA, live-image version
 ``GET /api/jobs/{id}/frame``        the live image (PNG)
 ``GET /api/jobs/{id}/result``       the picture, as a download (PNG)
+``GET /api/jobs/{id}/losses.png``   the loss curves so far (matplotlib)
 ``POST /api/jobs/{id}/stop``        stop it (the best image so far is kept) or cancel it
 ``GET /api/queue``                  what is running and waiting, for every tab
 
@@ -279,6 +280,24 @@ def create_app(
             headers={"Content-Disposition": f'attachment; filename="{ascii_stem}.png"'},
         )
 
+    def draw_losses(records: list[dict[str, Any]]) -> bytes:
+        from ..plot import loss_figure_bytes
+
+        return loss_figure_bytes(records, "losses per step")
+
+    async def losses(request: Request) -> Response:
+        job = find_job(request)
+        records = jobs.losses(job)
+        if not records:
+            raise UserError("No steps yet.", 404)
+        try:
+            data = await run_in_threadpool(draw_losses, records)
+        except ImportError:
+            raise UserError(
+                "Loss curves need matplotlib: pip install 'painterly[web]'.", 404
+            ) from None
+        return Response(data, media_type="image/png", headers={"Cache-Control": "no-store"})
+
     async def stop(request: Request) -> Response:
         job = find_job(request)
         jobs.stop(job.id)
@@ -328,6 +347,7 @@ def create_app(
             Route("/api/jobs/{job_id}", job_status),
             Route("/api/jobs/{job_id}/frame", frame),
             Route("/api/jobs/{job_id}/result", result),
+            Route("/api/jobs/{job_id}/losses.png", losses),
             Route("/api/jobs/{job_id}/stop", stop, methods=["POST"]),
             Route("/api/queue", overview),
         ],

@@ -367,6 +367,7 @@ class Job:
     frame_step: int = 0
     result: bytes | None = None  # PNG of the final (best) image
     result_size: tuple[int, int] | None = None
+    losses: list[dict[str, Any]] = field(default_factory=list)  # per step, for the plot
 
     @property
     def finished(self) -> bool:
@@ -516,7 +517,13 @@ class JobQueue:
                 "result_size": job.result_size,
                 "size": job.options.size,
                 "stopping": job.stop_requested and not job.finished,
+                "loss_steps": len(job.losses),
             }
+
+    def losses(self, job: Job) -> list[dict[str, Any]]:
+        """A copy of the job's per-step losses so far."""
+        with self._cond:
+            return list(job.losses)
 
     def overview(self) -> dict[str, Any]:
         """The queue as every tab sees it: the running job and the ones waiting."""
@@ -618,6 +625,17 @@ class JobQueue:
                 job.step, job.total = event.step, event.total_steps
                 job.loss, job.elapsed = event.loss, event.elapsed
                 job.content_loss, job.style_loss = event.content_loss, event.style_loss
+                job.losses.append(
+                    {
+                        "step": event.step,
+                        "scale": event.scale,
+                        "total": event.loss,
+                        "content": event.content_loss,
+                        "style": event.style_loss,
+                        "tv": event.tv_loss,
+                        **event.layer_losses,
+                    }
+                )
                 job.message = ""
                 if frame is not None:
                     job.frame, job.frame_step = frame, event.step

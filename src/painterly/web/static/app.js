@@ -218,6 +218,7 @@ async function start() {
     sessionStorage.setItem("painterly-job", job.id);
     shownFrame = -1;
     $("download").hidden = true;
+    $("losses-box").hidden = true;
     render();
     poll();
     refreshQueue();
@@ -225,6 +226,21 @@ async function start() {
     setError(e.message);
     refreshButton();
   }
+}
+
+// The loss curves: redrawn at most every 3 s while painting, and once more at the end.
+let lossesShown = "";
+let lossesAt = 0;
+function drawLosses() {
+  if (!job.loss_steps) return;
+  const key = `${job.id}:${job.loss_steps}`;
+  const now = Date.now();
+  const over = ["done", "stopped", "failed", "cancelled"].includes(job.state);
+  if (key === lossesShown || (!over && now - lossesAt < 3000)) return;
+  lossesShown = key;
+  lossesAt = now;
+  $("losses").src = `/api/jobs/${job.id}/losses.png?v=${job.loss_steps}`;
+  $("losses-box").hidden = false;
 }
 
 function render() {
@@ -259,6 +275,7 @@ function render() {
   $("status").textContent = words || "\u00a0";
   $("status").dataset.state = job.state;
   if (job.state === "failed") setError(job.message);
+  drawLosses();
   if (job.has_result) {
     const a = $("download");
     a.href = `/api/jobs/${job.id}/result`;
