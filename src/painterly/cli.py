@@ -436,17 +436,7 @@ class _Job:
     def record(self, event: StepEvent) -> None:
         """Keep the step's loss terms for the plot."""
         if self.options.get("plot"):
-            self.losses.append(
-                {
-                    "step": event.step,
-                    "scale": event.scale,
-                    "total": event.loss,
-                    "content": event.content_loss,
-                    "style": event.style_loss,
-                    "tv": event.tv_loss,
-                    **event.layer_losses,
-                }
-            )
+            self.losses.append(event.losses())
 
     def plot(self) -> None:
         """Draw the loss curves, if asked, and say where."""

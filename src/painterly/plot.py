@@ -23,8 +23,9 @@ from .images import ImageError, output_format
 
 __all__ = ["LossRecord", "animate", "loss_figure_bytes", "plot_losses", "step_frames"]
 
-#: One step's losses: ``{"step": int, "scale": int, "total": float, "content": float,
-#: "style": float, "tv": float, "style/relu1_1": float, …}`` (weighted terms, as in StepEvent).
+#: One step's losses, as :meth:`painterly.transfer.StepEvent.losses` gives them: ``{"step": int,
+#: "scale": int, "total": float, "content": float, "style": float, "tv": float,
+#: "style/relu1_1": float, …}`` (the weighted terms).
 LossRecord = dict[str, Any]
 
 

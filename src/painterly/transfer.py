@@ -82,6 +82,19 @@ class StepEvent:
         """A copy of the lowest-loss image so far, (1, 3, H, W) float32 on the CPU, in [0, 1]."""
         return self._best()
 
+    def losses(self) -> dict[str, Any]:
+        """This step's losses as one flat record: ``{"step", "scale", "total", "content",
+        "style", "tv", "style/relu1_1", …}`` (what :func:`painterly.plot.plot_losses` draws)."""
+        return {
+            "step": self.step,
+            "scale": self.scale,
+            "total": self.loss,
+            "content": self.content_loss,
+            "style": self.style_loss,
+            "tv": self.tv_loss,
+            **self.layer_losses,
+        }
+
     def state(self, copy: bool = True) -> RunState:
         """Everything needed to continue the run exactly from the end of this step, on the
         CPU: pass it to :meth:`StyleTransfer.run` as ``resume``. Call it inside the callback.

@@ -625,17 +625,7 @@ class JobQueue:
                 job.step, job.total = event.step, event.total_steps
                 job.loss, job.elapsed = event.loss, event.elapsed
                 job.content_loss, job.style_loss = event.content_loss, event.style_loss
-                job.losses.append(
-                    {
-                        "step": event.step,
-                        "scale": event.scale,
-                        "total": event.loss,
-                        "content": event.content_loss,
-                        "style": event.style_loss,
-                        "tv": event.tv_loss,
-                        **event.layer_losses,
-                    }
-                )
+                job.losses.append(event.losses())
                 job.message = ""
                 if frame is not None:
                     job.frame, job.frame_step = frame, event.step
