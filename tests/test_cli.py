@@ -265,3 +265,25 @@ def test_downscale_to_fit_paints_at_a_size_that_fits(
     assert "painting at --size" in capsys.readouterr().err
     with Image.open(out) as im:
         assert 16 <= max(im.size) < 2048 and max(im.size) % 16 == 0
+
+
+def test_no_file_the_run_writes_may_be_one_it_reads(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cli, "StyleTransfer", None)  # the model must not be reached
+    photo = tmp_path / "photo.png"
+    Image.open(CONTENT).save(photo)
+    start = tmp_path / "start.png"
+    Image.open(CONTENT).save(start)
+    before = photo.read_bytes(), start.read_bytes()
+    head = ["stylize", str(photo), str(STYLE), *FAST]
+    cases = [
+        ["-o", str(tmp_path / "out.png"), "--init", str(start), "--plot", str(photo)],
+        ["-o", str(start), "--init", str(start)],  # the start image is an input too
+        ["-o", str(tmp_path / "photo"), "--plot", str(tmp_path / "x.png")],  # no extension
+    ]
+    for extra in cases[:2]:
+        assert cli.main([*head, *extra]) == 2
+        assert "overwrite an input" in capsys.readouterr().err
+    assert cli.main([*head, *cases[2]]) == 2
+    assert (photo.read_bytes(), start.read_bytes()) == before

@@ -327,9 +327,11 @@ def _check_paths(
     init: str,
     save_dir: Path | None = None,
     config: Config | None = None,
+    extra_outputs: Sequence[Path] = (),
 ) -> None:
     """Everything about the files that can fail, checked before the model loads; with
-    ``config``, also the content's size at every scale (the first input is the content)."""
+    ``config``, also the content's size at every scale (the first input is the content).
+    ``extra_outputs``: other files the run writes (a plot), checked against the inputs too."""
     for path in inputs:
         image = load_image(path)
         if config is not None and path is inputs[0]:
@@ -337,10 +339,7 @@ def _check_paths(
     output_format(output)
     if output.is_dir():
         raise UsageError(f"{output}: is a folder; give the output a file name")
-    resolved = output.resolve()
-    for path in inputs:
-        if path.resolve() == resolved:
-            raise UsageError(f"{output}: the output would overwrite an input image")
+    read = list(inputs)
     if init not in INIT_KEYWORDS:
         if not Path(init).exists():
             close = difflib.get_close_matches(init, INIT_KEYWORDS, n=1)
@@ -349,6 +348,14 @@ def _check_paths(
                 f"--init {init!r} is neither content, noise, style nor an existing file{hint}"
             )
         load_image(init)
+        read.append(Path(init))
+    # Every file the run will write (the picture, its checkpoint, its plot) against every
+    # file it reads, by resolved path, so that a symlink or ./name is caught too.
+    written = [output, checkpoint_path(output), *extra_outputs]
+    for path in read:
+        for target in written:
+            if path.resolve() == target.resolve():
+                raise UsageError(f"{target}: the output would overwrite an input image")
     for folder in (output.parent, save_dir):
         if folder is None:
             continue
@@ -553,12 +560,14 @@ def _stylize(args: argparse.Namespace) -> int:
     if args.checkpoint_every < 0:
         raise UsageError("--checkpoint-every must be 0 (only on Ctrl-C) or a positive integer")
     save_dir = args.save_dir or args.output.with_name(args.output.stem + "_steps")
+    plot = _plot_path(args) if args.plot else None
     _check_paths(
         [args.content, args.style],
         args.output,
         config.init,
         save_dir if args.save_every else None,
         config,
+        [plot] if plot else [],
     )
     if args.keep_alpha:
         if output_format(args.output) not in ("PNG", "WEBP", "TIFF"):
@@ -573,7 +582,7 @@ def _stylize(args: argparse.Namespace) -> int:
         "save_dir": str(save_dir.resolve()) if args.save_every else None,
         "checkpoint_every": args.checkpoint_every,
         "keep_alpha": args.keep_alpha,
-        "plot": str(_plot_path(args).resolve()) if args.plot else None,
+        "plot": str(plot.resolve()) if plot else None,
     }
     runner = StyleTransfer(config)
     size = _check_memory(runner, args.content, args.downscale_to_fit)
