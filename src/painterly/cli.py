@@ -138,6 +138,32 @@ _OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
         {"type": _patience, "metavar": "N|none", "help": "stop after N steps without progress"},
     ),
     ("--tolerance", "tolerance", {"type": float, "help": "relative improvement that counts"}),
+    (
+        "--preserve-colors",
+        "preserve_colors",
+        {"choices": ("none", "luminance", "histogram"), "help": "keep the photo's colours"},
+    ),
+    (
+        "--style-blend-weights",
+        "style_blend_weights",
+        {"type": _csv(float), "metavar": "W1,W2", "help": "one weight per style (normalised)"},
+    ),
+    (
+        "--style-scale",
+        "style_scale",
+        {"type": float, "metavar": "S", "help": "style's longest side / output's"},
+    ),
+    (
+        "--style-masks",
+        "style_masks",
+        {"type": _csv(str), "metavar": "M1,M2", "help": "one mask image per style (white: here)"},
+    ),
+    ("--style-loss", "style_loss", {"choices": ("gram", "w2"), "help": "style statistic"}),
+    (
+        "--ema-decay",
+        "ema_decay",
+        {"type": float, "metavar": "D", "help": "average the iterates (0: off; e.g. 0.9)"},
+    ),
 ]
 
 
@@ -191,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("stylize", help="repaint CONTENT in the style of STYLE")
     p.add_argument("content", type=Path, help="the photo")
-    p.add_argument("style", type=Path, help="the painting")
+    p.add_argument("style", type=Path, nargs="+", help="the painting, or several to blend")
     p.add_argument(
         "-o", "--output", type=Path, required=True, help="output image (.png .jpg .webp .tiff)"
     )
@@ -305,7 +331,7 @@ def _say(quiet: bool, message: str) -> None:
 def _run(
     runner: StyleTransfer,
     content: Path,
-    style: Path,
+    style: Path | list[Path],
     progress: _Progress,
     output: Path,
 ) -> Result:
@@ -331,8 +357,12 @@ def _stylize(args: argparse.Namespace) -> int:
     if args.save_dir is not None and args.save_every is None:
         raise UsageError("--save-dir needs --save-every")
     save_dir = args.save_dir or args.output.with_name(args.output.stem + "_steps")
+    config.check_styles(len(args.style))
     _check_paths(
-        [args.content, args.style], args.output, config.init, save_dir if args.save_every else None
+        [args.content, *args.style, *map(Path, config.style_masks or ())],
+        args.output,
+        config.init,
+        save_dir if args.save_every else None,
     )
     runner = StyleTransfer(config)
     _check_memory(runner, args.content)
@@ -386,7 +416,13 @@ def _sweep(args: argparse.Namespace) -> int:
     base = _config(args)
     configs = [base.replace(content_weight=a) for a in args.content_weights]
     tiles_dir = args.output.with_name(args.output.stem + "_tiles")
-    _check_paths([args.content, args.style], args.output, base.init, tiles_dir)
+    base.check_styles(1)
+    _check_paths(
+        [args.content, args.style, *map(Path, base.style_masks or ())],
+        args.output,
+        base.init,
+        tiles_dir,
+    )
     runner = StyleTransfer(base)
     _check_memory(runner, args.content)
     _say(

@@ -37,6 +37,8 @@ __all__ = ["INIT_KEYWORDS", "PRESETS", "Config", "ConfigError"]
 
 Optimizer = Literal["lbfgs", "adam"]
 Precision = Literal["auto", "fp32", "bf16"]
+PreserveColors = Literal["none", "luminance", "histogram"]
+StyleStatistic = Literal["gram", "w2"]
 
 #: Values of ``init`` that are not file paths.
 INIT_KEYWORDS = ("content", "noise", "style")
@@ -83,6 +85,22 @@ class Config:
         patience: stop when the best loss improved by less than ``tolerance`` (relative) over
             this many steps; ``None`` runs all ``iterations``.
         tolerance: relative improvement that counts as progress for ``patience``.
+        preserve_colors: ``"none"``, ``"luminance"`` (transfer on luminance, the content's
+            chroma put back) or ``"histogram"`` (the style's colour mean and covariance matched
+            to the content's first); Gatys et al. 2017, §5 (:mod:`painterly.color`).
+        style_blend_weights: one weight per style image (normalised to sum 1); ``None`` means
+            equal weights. The target is the statistics of the styles' features pooled with
+            these weights.
+        style_scale: the style image's longest side relative to the output's (at every scale);
+            1 = the same longest side. The style's aspect ratio is always kept.
+        style_masks: one mask image path per style image (white = where that style applies,
+            black = not; gray = partly): guided Gram matrices, Gatys et al. 2017, §4.
+        style_loss: the style statistic, ``"gram"`` (Gatys et al. 2016, eq. 4) or ``"w2"``
+            (the Wasserstein-2 distance between Gaussians with the features' mean and
+            covariance; :func:`painterly.losses.w2_layer_loss`).
+        ema_decay: iterate averaging: 0 is off; d in (0, 1) keeps the bias-corrected exponential
+            moving average of the iterates, m_t = d m_{t-1} + (1 − d) x_t, x̄_t = m_t / (1 − d^t),
+            which is then the saved result and the start of the next scale.
     """
 
     size: int = 512
@@ -111,6 +129,12 @@ class Config:
     scale_iterations: tuple[int, ...] | None = None
     patience: int | None = 50
     tolerance: float = 1e-3
+    preserve_colors: PreserveColors = "none"
+    style_blend_weights: tuple[float, ...] | None = None
+    style_scale: float = 1.0
+    style_masks: tuple[str, ...] | None = None
+    style_loss: StyleStatistic = "gram"
+    ema_decay: float = 0.0
     preset: str = field(default="default", compare=False)
 
     def __post_init__(self) -> None:
@@ -120,6 +144,10 @@ class Config:
             self.style_layer_weights = tuple(float(w) for w in self.style_layer_weights)
         if self.scale_iterations is not None:
             self.scale_iterations = tuple(self.scale_iterations)
+        if self.style_blend_weights is not None:
+            self.style_blend_weights = tuple(float(w) for w in self.style_blend_weights)
+        if self.style_masks is not None:
+            self.style_masks = tuple(str(m) for m in self.style_masks)
         self.validate()
 
     @classmethod
@@ -165,6 +193,23 @@ class Config:
     def min_side(self) -> int:
         """The smallest image side the deepest layer used can take (its stride)."""
         return max(layer_stride(n) for n in (*self.content_layers, *self.style_layers))
+
+    def check_styles(self, count: int) -> tuple[float, ...]:
+        """The normalised blend weights v_k (Σ v_k = 1) for ``count`` style images.
+
+        Raises:
+            ConfigError: no style image, or a number of blend weights or masks that is not
+                ``count``.
+        """
+        if count < 1:
+            raise ConfigError("give at least one style image")
+        weights = self.style_blend_weights or (1.0,) * count
+        if len(weights) != count:
+            raise ConfigError(f"{len(weights)} style blend weights for {count} style images")
+        if self.style_masks is not None and len(self.style_masks) != count:
+            raise ConfigError(f"{len(self.style_masks)} style masks for {count} style images")
+        total = sum(weights)
+        return tuple(w / total for w in weights)
 
     def validate(self) -> None:
         """Check every option and the combinations of options.
@@ -233,6 +278,27 @@ class Config:
                 )
             for n in self.scale_iterations:
                 _nonnegative_int("a scale's iterations", n)
+        _choice("preserve_colors", self.preserve_colors, ("none", "luminance", "histogram"))
+        _choice("style_loss", self.style_loss, ("gram", "w2"))
+        if self.style_blend_weights is not None:
+            for w in self.style_blend_weights:
+                _nonnegative_float("a style blend weight", w)
+            if not self.style_blend_weights or sum(self.style_blend_weights) <= 0:
+                raise ConfigError("style blend weights must have a positive sum")
+        _nonnegative_float("style_scale", self.style_scale)
+        if not 0 < self.style_scale <= 8:
+            raise ConfigError(f"style_scale must be in (0, 8], got {self.style_scale!r}")
+        if self.style_masks is not None:
+            if not self.style_masks or not all(self.style_masks):
+                raise ConfigError("style_masks must be one image path per style image")
+            if self.style_blend_weights is not None:
+                raise ConfigError(
+                    "give style_masks or style_blend_weights, not both: with masks each "
+                    "style has its own region"
+                )
+        _nonnegative_float("ema_decay", self.ema_decay)
+        if self.ema_decay >= 1:
+            raise ConfigError(f"ema_decay must be in [0, 1) (0 = off), got {self.ema_decay}")
         smallest = self.ladder[0][0]
         if smallest < self.min_side:
             raise ConfigError(

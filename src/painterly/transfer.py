@@ -16,15 +16,18 @@ import dataclasses
 import math
 import secrets
 import time
+import warnings
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
 
-from . import losses
+from . import color, losses
 from .config import INIT_KEYWORDS, Config, ConfigError
 from .images import ImageSource, load_image, resize_longest, resize_to
+from .masks import load_mask
 from .vgg import VGG19Features, resolve_layer
 from .weights import load_weights
 
@@ -173,6 +176,16 @@ def resolve_precision(name: str, device: torch.device) -> str:
     return "bf16" if fast else "fp32"
 
 
+#: ``{layer: [one StyleTarget per region]}``, what :meth:`StyleTransfer.targets` returns.
+StyleTargets = dict[str, list[losses.StyleTarget]]
+
+
+def _style_list(style: ImageSource | Sequence[ImageSource]) -> list[ImageSource]:
+    if isinstance(style, list | tuple):
+        return list(style)
+    return [style]  # type: ignore[list-item]
+
+
 class StyleTransfer:
     """A reusable runner: the feature extractor is built once and reused across runs.
 
@@ -203,9 +216,24 @@ class StyleTransfer:
         return features
 
     def targets(
-        self, content: torch.Tensor, style: torch.Tensor
-    ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-        """Content features P^l and style Gram matrices A^l (float32), computed once.
+        self,
+        content: torch.Tensor,
+        style: torch.Tensor | Sequence[torch.Tensor],
+        masks: Sequence[torch.Tensor] | None = None,
+        blend: Sequence[float] | None = None,
+    ) -> tuple[dict[str, torch.Tensor], StyleTargets]:
+        """Content features P^l and the style targets of every layer (float32), computed once.
+
+        Args:
+            content: (1, 3, H, W) in [0, 1], at the output's size.
+            style: one style image or several, (1, 3, H_k, W_k) in [0, 1], any sizes.
+            masks: one (1, 1, H, W) mask in [0, 1] per style, at the content's size, or ``None``.
+            blend: normalised blend weights v_k (default: equal); ignored with masks.
+
+        Without masks there is one region: the styles' features pooled with weights v_k. For
+        the Gram loss its target is A^l = Σ_k v_k F_k F_kᵀ / M_k (the pooled second moment), and
+        for W2 the pooled mean μ = Σ v_k μ_k and covariance Σ v_k (Σ_k + μ_k μ_kᵀ) − μ μᵀ. With
+        masks, style k is the target of region k alone (Gatys et al. 2017, §4).
 
         The output has the content's size, the style image usually not. The paper's Gram
         F Fᵀ grows with the number of positions M, so in the ``paper`` normalisation A^l is
@@ -213,18 +241,54 @@ class StyleTransfer:
         already divided by M.) Without this, a style image with 4× the positions would ask
         for 4× the Gram and E_l would not depend on the style alone.
         """
-        norm = self.config.normalization
+        cfg = self.config
+        norm = cfg.normalization
+        styles = [style] if isinstance(style, torch.Tensor) else list(style)
+        weights = list(blend) if blend is not None else [1.0 / len(styles)] * len(styles)
         with torch.no_grad():
             cf = self._features(content)
             content_targets = {n: cf[n].float() for n in self.content_layers}
-            sf = self._features(style) if self.style_weights else {}
-            grams = {}
+            sfs = [self._features(s) for s in styles] if self.style_weights else []
+            targets: StyleTargets = {}
             for n in self.style_weights:
-                gram = losses.gram_matrix(sf[n], "blog")  # F_s F_sᵀ / M_style
-                if norm == "paper":
-                    gram = gram * (cf[n].shape[-2] * cf[n].shape[-1])
-                grams[n] = gram
-        return content_targets, grams
+                h, w = cf[n].shape[-2:]
+                regions: list[tuple[torch.Tensor | None, list[int], list[float]]]
+                if masks is None:
+                    regions = [(None, list(range(len(styles))), weights)]
+                else:
+                    regions = [
+                        (F.interpolate(m.to(cf[n].device), size=(h, w), mode="area"), [k], [1.0])
+                        for k, m in enumerate(masks)
+                    ]
+                targets[n] = []
+                for mask, members, vs in regions:
+                    share = 1.0 if mask is None else float(mask.square().mean())
+                    if cfg.style_loss == "gram":
+                        gram = sum(
+                            v * losses.gram_matrix(sfs[k][n], "blog")  # F_s F_sᵀ / M_style
+                            for k, v in zip(members, vs, strict=True)
+                        )
+                        assert isinstance(gram, torch.Tensor)
+                        if norm == "paper":
+                            gram = gram * (h * w)
+                        target = losses.StyleTarget(gram=gram, mask=mask, weight=share)
+                    else:
+                        moments = [losses.feature_moments(sfs[k][n]) for k in members]
+                        mean = sum(v * mu for v, (mu, _) in zip(vs, moments, strict=True))
+                        second = sum(
+                            v * (cov + mu.mT @ mu) for v, (mu, cov) in zip(vs, moments, strict=True)
+                        )
+                        assert isinstance(mean, torch.Tensor) and isinstance(second, torch.Tensor)
+                        mu, root, trace = losses.w2_target(mean, second - mean.mT @ mean)
+                        target = losses.StyleTarget(
+                            mean=mu,
+                            cov_sqrt=root,
+                            cov_trace=trace,
+                            mask=mask,
+                            weight=share,
+                        )
+                    targets[n].append(target)
+        return content_targets, targets
 
     def prepare(
         self, content: ImageSource, style: ImageSource, size: int | None = None
@@ -242,18 +306,31 @@ class StyleTransfer:
     def _at_size(
         self, content: torch.Tensor, style: torch.Tensor, size: int
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        c, styles = self._scaled(content, [style], size)
+        return c, styles[0]
+
+    def _scaled(
+        self, content: torch.Tensor, styles: Sequence[torch.Tensor], size: int
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """The content at ``size`` on its longest side; each style at ``style_scale`` times the
+        content's longest side there, its aspect ratio kept. Checks every side is large enough.
+        """
         c = resize_longest(content, size)
-        s = resize_longest(style, size)
+        style_size = max(1, round(self.config.style_scale * max(c.shape[-2:])))
+        scaled = [resize_longest(s, style_size) for s in styles]
         need = self.config.min_side
-        for label, t in (("content", c), ("style", s)):
+        labelled = [("content", c)] + [
+            (f"style{'' if len(scaled) == 1 else f' {k + 1}'}", s) for k, s in enumerate(scaled)
+        ]
+        for label, t in labelled:
             h, w = t.shape[-2:]
             if min(h, w) < need:
                 raise ConfigError(
                     f"the {label} image is {w}x{h} px at size {size}; the layers used need at "
-                    f"least {need} px on each side (raise --size, use fewer --scales or "
-                    "shallower layers)"
+                    f"least {need} px on each side (raise --size or --style-scale, use fewer "
+                    "--scales or shallower layers)"
                 )
-        return c.to(self.device), s.to(self.device)
+        return c.to(self.device), [s.to(self.device) for s in scaled]
 
     def _init_image(
         self, content: torch.Tensor, style: torch.Tensor, seed: int, init_file: torch.Tensor | None
@@ -275,65 +352,107 @@ class StyleTransfer:
     def run(
         self,
         content: ImageSource,
-        style: ImageSource,
+        style: ImageSource | Sequence[ImageSource],
         callback: Callable[[StepEvent], object] | None = None,
     ) -> Result:
         """Stylise ``content`` in the style of ``style``, coarse to fine over ``config.ladder``.
 
-        At each scale the content and style images are resized to that scale's longest side, the
-        targets are recomputed, and the previous scale's best image, upsampled, is the start.
+        At each scale the content image is resized to that scale's longest side and each style
+        image to ``style_scale`` times it, the targets are recomputed, and the previous scale's
+        result, upsampled, is the start. With ``preserve_colors`` the inputs are changed first
+        (:mod:`painterly.color`) and, for ``luminance``, the content's chroma is put back into
+        every image handed out (results and the events' images). When the content and every
+        style image are gray (R = G = B), the output is made gray too: no input has colour to
+        give it (CASES.md B03).
 
         Args:
-            content, style: paths, Pillow images, or tensors (3, H, W) / (1, 3, H, W) in [0, 1].
+            content: a path, Pillow image, or tensor (3, H, W) / (1, 3, H, W) in [0, 1].
+            style: one style image of the same kinds, or a list or tuple of them (blended with
+                ``style_blend_weights``, or each in its region of ``style_masks``).
             callback: called after every step with a :class:`StepEvent`; a truthy return value
                 stops the run early (``stop_reason="stopped"``).
 
         Returns:
-            A :class:`Result` with the lowest-loss image of the last scale.
+            A :class:`Result` with the lowest-loss image of the last scale (the iterates'
+            average with ``ema_decay``).
 
         Raises:
             TransferInterrupted: Ctrl-C; carries the best image so far, at the final size.
             NonFiniteLossError: NaN/inf loss; carries the last finite best image.
-            ImageError, ConfigError: bad inputs (all checked before any compute).
+            ImageError, ConfigError: bad inputs (all checked before any compute), among them a
+                number of blend weights or masks other than the number of style images.
         """
         cfg = self.config
         seed = cfg.seed if cfg.seed is not None else secrets.randbelow(2**31)
-        content_full, style_full = load_image(content), load_image(style)
+        content_full = load_image(content)
+        styles_full = [load_image(s) for s in _style_list(style)]
+        blend = cfg.check_styles(len(styles_full))
+        masks_full = [load_mask(m) for m in cfg.style_masks] if cfg.style_masks else None
         init_file = None if cfg.init in INIT_KEYWORDS else load_image(cfg.init)
+        content_run, styles_run = content_full, styles_full
+        if cfg.preserve_colors == "histogram":
+            styles_run = [color.match_color_statistics(s, content_full) for s in styles_full]
+        elif cfg.preserve_colors == "luminance":
+            content_run = color.to_gray(content_full)
+            styles_run = [color.match_luminance(s, content_full) for s in styles_full]
+            init_file = None if init_file is None else color.to_gray(init_file)
+        gray = color.is_gray(content_full) and all(color.is_gray(s) for s in styles_full)
+
+        def finish(image: torch.Tensor) -> torch.Tensor:
+            if cfg.preserve_colors == "luminance":
+                image = color.join_luminance(image, content_full)
+            return color.to_gray(image) if gray else image
+
+        def finished(result: Result) -> Result:
+            return dataclasses.replace(result, image=finish(result.image))
+
+        if callback is not None and (gray or cfg.preserve_colors == "luminance"):
+            callback = _finishing(callback, finish)
         ladder = cfg.ladder
-        inputs = [self._at_size(content_full, style_full, size) for size, _ in ladder]
+        inputs = [self._scaled(content_run, styles_run, size) for size, _ in ladder]
+        final_style = max(inputs[-1][1][0].shape[-2:])
+        if any(final_style > max(s.shape[-2:]) for s in styles_full):
+            warnings.warn(
+                f"a style image is upscaled past its own size (to {final_style} px on its "
+                "longest side): its brush strokes will look soft; lower --style-scale or use a "
+                "larger style image",
+                stacklevel=2,
+            )
         final_hw = inputs[-1][0].shape[-2:]
         progress = _Progress(seed=seed, total=sum(n for _, n in ladder), scales=len(ladder))
         x: torch.Tensor | None = None
         result: Result | None = None
-        for scale, ((_, iterations), (c, s)) in enumerate(zip(ladder, inputs, strict=True)):
+        for scale, ((_, iterations), (c, ss)) in enumerate(zip(ladder, inputs, strict=True)):
             try:
                 if x is None:
-                    x = self._init_image(c, s, seed, init_file)
+                    x = self._init_image(c, ss[0], seed, init_file)
                 else:
                     x = resize_to(x, *c.shape[-2:]).contiguous()
-                p_targets, a_targets = self.targets(c, s)
+                masks = None
+                if masks_full is not None:
+                    masks = [resize_to(m, *c.shape[-2:]) for m in masks_full]
+                p_targets, a_targets = self.targets(c, ss, masks, blend)
                 progress.scale = scale
                 result = self._optimise(x, iterations, p_targets, a_targets, progress, callback)
             except (TransferInterrupted, NonFiniteLossError) as exc:
-                exc.result = _upsized(exc.result, *final_hw)
+                exc.result = finished(_upsized(exc.result, *final_hw))
                 raise
             except KeyboardInterrupt:  # between scales: the last finished scale's result
                 if result is None:
                     raise
                 partial = dataclasses.replace(result, stop_reason="interrupted")
-                raise TransferInterrupted(_upsized(partial, *final_hw)) from None
+                raise TransferInterrupted(finished(_upsized(partial, *final_hw))) from None
             if result.stop_reason == "stopped":
-                return _upsized(result, *final_hw)
+                return finished(_upsized(result, *final_hw))
             x = result.image.to(self.device)
         assert result is not None
-        return result
+        return finished(result)
 
     def _loss(
         self,
         x: torch.Tensor,
         p_targets: dict[str, torch.Tensor],
-        a_targets: dict[str, torch.Tensor],
+        a_targets: StyleTargets,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         cfg = self.config
         norm = cfg.normalization
@@ -347,11 +466,10 @@ class StyleTransfer:
             terms[f"content/{name}"] = term
             content = content + term
         style = zero
-        if self.style_weights:
-            _, per_layer = losses.style_loss(feats, a_targets, self.style_weights, norm)
-            for name, term in per_layer.items():
-                terms[f"style/{name}"] = term * cfg.style_weight
-                style = style + terms[f"style/{name}"]
+        for name, weight in self.style_weights.items():
+            e_l = [losses.style_target_loss(feats[name], t, norm) for t in a_targets[name]]
+            terms[f"style/{name}"] = sum(e_l[1:], e_l[0]) * weight * cfg.style_weight
+            style = style + terms[f"style/{name}"]
         tv = losses.total_variation(x, norm) * cfg.tv_weight if cfg.tv_weight > 0 else zero
         total = content + style + tv
         terms["content"], terms["style"], terms["tv"], terms["total"] = content, style, tv, total
@@ -362,7 +480,7 @@ class StyleTransfer:
         x: torch.Tensor,
         iterations: int,
         p_targets: dict[str, torch.Tensor],
-        a_targets: dict[str, torch.Tensor],
+        a_targets: StyleTargets,
         run: _Progress,
         callback: Callable[[StepEvent], object] | None,
     ) -> Result:
@@ -414,11 +532,17 @@ class StyleTransfer:
             return value * scale
 
         optimizer = _make_optimizer(cfg, x)
+        average = _Average(cfg.ema_decay) if cfg.ema_decay > 0 else None
 
         def result(reason: str) -> Result:
+            image, loss = best, best_loss
+            if average is not None and average.steps and reason != "non-finite":
+                image = average.value()
+                with torch.no_grad():
+                    loss = self._loss(image, p_targets, a_targets)[0].item()
             return Result(
-                image=best.detach().to("cpu", torch.float32).clone(),
-                loss=best_loss,
+                image=image.detach().to("cpu", torch.float32).clone(),
+                loss=loss,
                 steps=run.steps,
                 function_evals=run.evals,
                 stop_reason=reason,
@@ -440,6 +564,8 @@ class StyleTransfer:
                 optimizer.step(closure)
                 run.steps += 1
                 _project(x, optimizer)
+                if average is not None:
+                    average.update(x)
                 last = dict(step_terms)
                 value = float(last["total"])
                 if not math.isfinite(value):
@@ -521,6 +647,27 @@ def _project(x: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
             state["d"] = state["d"] + delta.flatten() / float(state["t"])
 
 
+class _Average:
+    """Bias-corrected exponential moving average of the iterates (as Adam's first moment,
+    Kingma & Ba 2015, alg. 1): m_t = d m_{t-1} + (1 − d) x_t, x̄_t = m_t / (1 − d^t)."""
+
+    def __init__(self, decay: float) -> None:
+        self.decay = decay
+        self.steps = 0
+        self.mean: torch.Tensor | None = None
+
+    def update(self, x: torch.Tensor) -> None:
+        with torch.no_grad():
+            if self.mean is None:
+                self.mean = torch.zeros_like(x)
+            self.mean.mul_(self.decay).add_(x.detach(), alpha=1 - self.decay)
+        self.steps += 1
+
+    def value(self) -> torch.Tensor:
+        assert self.mean is not None
+        return (self.mean / (1 - self.decay**self.steps)).clamp(0.0, 1.0)
+
+
 @dataclass
 class _Progress:
     """Counters of a run that go on across scales."""
@@ -533,6 +680,23 @@ class _Progress:
     evals: int = 0
     history: list[float] = field(default_factory=list)
     start: float = field(default_factory=time.perf_counter)
+
+
+def _finishing(
+    callback: Callable[[StepEvent], object], finish: Callable[[torch.Tensor], torch.Tensor]
+) -> Callable[[StepEvent], object]:
+    """The callback, handed events whose images are finished like the result's."""
+
+    def wrapped(event: StepEvent) -> object:
+        return callback(
+            dataclasses.replace(
+                event,
+                _current=lambda: finish(event.image()),
+                _best=lambda: finish(event.best_image()),
+            )
+        )
+
+    return wrapped
 
 
 def _upsized(result: Result, height: int, width: int) -> Result:
