@@ -6,6 +6,7 @@ real weights, a few steps.
 
 from __future__ import annotations
 
+import itertools
 import re
 import warnings
 from pathlib import Path
@@ -350,3 +351,21 @@ def test_bad_quality_options_exit_2_before_the_model_loads(
         code = int(exc.code or 0)
     assert code == 2
     assert re.search(match, capsys.readouterr().err)
+
+
+def test_coarse_to_fine_is_automatic_above_1024_px() -> None:
+    assert Config(size=1024).ladder == [(1024, 150)]
+    assert Config(size=1536).ladder == [(192, 150), (384, 75), (768, 38), (1536, 20)]
+    assert Config(size=1536, scales=1).ladder == [(1536, 150)]  # explicit: as asked
+    assert Config(size=1536, scales=2).ladder == [(768, 150), (1536, 150)]
+    for size in (1025, 1500, 2048, 3000, 8192):
+        ladder = Config(size=size).ladder
+        assert 128 <= ladder[0][0] <= 256 and ladder[-1][0] == size
+        sizes = [px for px, _ in ladder]
+        assert all(abs(b - 2 * a) <= 1 for a, b in itertools.pairwise(sizes))
+    with pytest.raises(ConfigError, match="2 scale iterations for 4 scales"):
+        Config(size=1536, scale_iterations=(10, 10))
+    args = cli.build_parser().parse_args(
+        ["stylize", "c.jpg", "s.jpg", "-o", "o.png", "--scales", "auto"]
+    )
+    assert cli._config(args, seed=0).scales is None

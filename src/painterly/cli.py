@@ -101,6 +101,11 @@ def _patience(text: str) -> int:
     return 0 if text.lower() in ("none", "off") else int(text)
 
 
+def _scales(text: str) -> int:
+    """A number of scales, or "auto" (returned as -1: given, and turned into None)."""
+    return -1 if text.lower() == "auto" else int(text)
+
+
 # (flag, Config field, argparse keyword arguments). Defaults are read from Config, so --help
 # and the code cannot drift; the parser's own default is None, meaning "not given".
 _OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
@@ -126,7 +131,15 @@ _OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
     ("--device", "device", {"metavar": "auto|cpu|cuda[:N]"}),
     ("--weights", "weights", {"metavar": "embedded|torchvision|FILE"}),
     ("--seed", "seed", {"type": int, "help": "noise seed (default: random, always printed)"}),
-    ("--scales", "scales", {"type": int, "metavar": "N", "help": "coarse-to-fine scales"}),
+    (
+        "--scales",
+        "scales",
+        {
+            "type": _scales,
+            "metavar": "N|auto",
+            "help": "coarse-to-fine scales; auto: 1 up to 1024 px, more above",
+        },
+    ),
     (
         "--scale-iterations",
         "scale_iterations",
@@ -182,6 +195,7 @@ def _add_transfer_options(parser: argparse.ArgumentParser, preset: str = "defaul
         kwargs = dict(spec)
         default = getattr(defaults, name)
         shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+        shown = "auto" if name == "scales" and default is None else shown
         helptext = kwargs.pop("help", name.replace("_", " "))
         group.add_argument(
             flag, dest=name, default=None, help=f"{helptext} (default: {shown})", **kwargs
@@ -245,6 +259,8 @@ def _config(args: argparse.Namespace, **fixed: Any) -> Config:
     overrides.update(fixed)
     if overrides.get("patience") == 0:
         overrides["patience"] = None
+    if overrides.get("scales") == -1:
+        overrides["scales"] = None
     if overrides.get("seed") is None:
         overrides["seed"] = secrets.randbelow(2**31)
     config = Config.from_preset(args.preset, **overrides)

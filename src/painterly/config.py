@@ -40,6 +40,9 @@ Precision = Literal["auto", "fp32", "bf16"]
 PreserveColors = Literal["none", "luminance", "histogram"]
 StyleStatistic = Literal["gram", "w2"]
 
+#: Above this size (px, longest side) the default is coarse to fine (README, "Coarse to fine").
+COARSE_TO_FINE_ABOVE = 1024
+
 #: Values of ``init`` that are not file paths.
 INIT_KEYWORDS = ("content", "noise", "style")
 
@@ -80,8 +83,11 @@ class Config:
         seed: seed of the noise init; ``None`` picks one at random (reported in the result).
         scales: number of scales, coarse to fine: the long side doubles from scale to scale up
             to ``size`` (``size / 2**(scales - 1)`` first); 1 is a plain single-scale run.
+            ``None`` (the default) chooses: 1 up to :data:`COARSE_TO_FINE_ABOVE` px, above it as
+            many as bring the first scale to 128–256 px (:attr:`scale_count`).
         scale_iterations: steps at each scale, coarse to fine; ``None`` gives every scale
-            ``iterations`` steps.
+            ``iterations`` steps, except for an automatic ladder, where the steps halve from
+            scale to scale up (at least 20): the fine scales only add detail.
         patience: stop when the best loss improved by less than ``tolerance`` (relative) over
             this many steps; ``None`` runs all ``iterations``.
         tolerance: relative improvement that counts as progress for ``patience``.
@@ -125,7 +131,7 @@ class Config:
     device: str = "auto"
     weights: str = "embedded"
     seed: int | None = None
-    scales: int = 1
+    scales: int | None = None
     scale_iterations: tuple[int, ...] | None = None
     patience: int | None = 50
     tolerance: float = 1e-3
@@ -185,9 +191,26 @@ class Config:
     @property
     def ladder(self) -> list[tuple[int, int]]:
         """``[(long side in px, steps), …]`` from the coarsest scale to ``size``."""
-        sizes = [round(self.size / 2 ** (self.scales - 1 - i)) for i in range(self.scales)]
-        steps = self.scale_iterations or (self.iterations,) * self.scales
+        n = self.scale_count
+        sizes = [round(self.size / 2 ** (n - 1 - i)) for i in range(n)]
+        if self.scale_iterations is not None:
+            steps = self.scale_iterations
+        elif self.scales is None:
+            floor = min(self.iterations, 20)
+            steps = tuple(max(round(self.iterations / 2**i), floor) for i in range(n))
+        else:
+            steps = (self.iterations,) * n
         return list(zip(sizes, steps, strict=True))
+
+    @property
+    def scale_count(self) -> int:
+        """``scales``, or when it is ``None``: 1 up to :data:`COARSE_TO_FINE_ABOVE` px, else
+        the number of doublings that starts at 128–256 px (1536 px: 192, 384, 768, 1536)."""
+        if self.scales is not None:
+            return self.scales
+        if self.size <= COARSE_TO_FINE_ABOVE:
+            return 1
+        return 1 + math.ceil(math.log2(self.size / 256))
 
     @property
     def min_side(self) -> int:
@@ -270,11 +293,12 @@ class Config:
             raise ConfigError("init must be content, noise, style or an image path")
         if self.line_search and self.optimizer != "lbfgs":
             raise ConfigError("line_search applies to the lbfgs optimizer only")
-        _positive_int("scales", self.scales)
+        if self.scales is not None:
+            _positive_int("scales", self.scales)
         if self.scale_iterations is not None:
-            if len(self.scale_iterations) != self.scales:
+            if len(self.scale_iterations) != self.scale_count:
                 raise ConfigError(
-                    f"{len(self.scale_iterations)} scale iterations for {self.scales} scales"
+                    f"{len(self.scale_iterations)} scale iterations for {self.scale_count} scales"
                 )
             for n in self.scale_iterations:
                 _nonnegative_int("a scale's iterations", n)
@@ -301,8 +325,9 @@ class Config:
             raise ConfigError(f"ema_decay must be in [0, 1) (0 = off), got {self.ema_decay}")
         smallest = self.ladder[0][0]
         if smallest < self.min_side:
+            where = " at the first scale" if self.scale_count > 1 else ""
             raise ConfigError(
-                f"size {smallest} px{' at the first scale' if self.scales > 1 else ''} is below "
+                f"size {smallest} px{where} is below "
                 f"{self.min_side} px, the least the deepest layer needs"
             )
 
