@@ -36,3 +36,26 @@ def test_public_names_are_importable() -> None:
     for name in ("Config", "StyleTransfer", "VGG19Features", "losses", "load_weights", "stylize"):
         assert hasattr(painterly, name)
     assert painterly.__version__ != "0.0.0"
+
+
+def test_stylize_takes_several_styles_and_the_quality_options(tmp_path, style_small) -> None:
+    mask = Image.new("L", (64, 43), 255)
+    mask.paste(0, (0, 0, 32, 43))
+    mask.save(tmp_path / "right.png")
+    Image.eval(mask, lambda v: 255 - v).save(tmp_path / "left.png")
+    picture = painterly.stylize(
+        CONTENT,
+        [STYLE, style_small[0]],
+        size=64,
+        iterations=2,
+        seed=0,
+        precision="fp32",
+        preserve_colors="histogram",
+        style_loss="w2",
+        style_scale=0.75,
+        ema_decay=0.5,
+        style_masks=(str(tmp_path / "left.png"), str(tmp_path / "right.png")),
+    )
+    assert picture.size == (64, 43)
+    with pytest.raises(ConfigError, match="3 style blend weights for 2"):
+        painterly.stylize(CONTENT, [STYLE, STYLE], style_blend_weights=(1, 2, 3), iterations=0)

@@ -47,18 +47,21 @@ def _stop_at(step: int, states: dict[int, RunState]):
         ({"iterations": 8, "line_search": True}, 3),
         ({"scale_iterations": (5, 5), "scales": 2, "size": 96}, 5),  # at the end of a scale
         ({"scale_iterations": (5, 5), "scales": 2, "size": 96}, 7),  # inside the second
+        ({"iterations": 10, "ema_decay": 0.8, "preserve_colors": "luminance"}, 5),
+        ({"iterations": 8, "style_blend_weights": (3, 7), "style_loss": "w2"}, 3),
     ],
-    ids=["lbfgs", "adam", "line-search", "scale-boundary", "second-scale"],
+    ids=["lbfgs", "adam", "line-search", "scale-boundary", "second-scale", "ema", "two-styles"],
 )
 def test_resumed_run_ends_bit_for_bit_like_an_uninterrupted_one(
     options: dict[str, object], stop: int
 ) -> None:
     cfg = Config(**{**BASE, **options})
-    whole = StyleTransfer(cfg).run(CONTENT, STYLE)
+    style = [STYLE, CONTENT] if cfg.style_blend_weights else STYLE
+    whole = StyleTransfer(cfg).run(CONTENT, style)
     states: dict[int, RunState] = {}
-    part = StyleTransfer(cfg).run(CONTENT, STYLE, _stop_at(stop, states))
+    part = StyleTransfer(cfg).run(CONTENT, style, _stop_at(stop, states))
     assert part.stop_reason == "stopped" and part.steps == stop
-    resumed = StyleTransfer(cfg).run(CONTENT, STYLE, resume=states[stop])
+    resumed = StyleTransfer(cfg).run(CONTENT, style, resume=states[stop])
     assert torch.equal(resumed.image, whole.image)
     assert resumed.history == whole.history
     assert (resumed.steps, resumed.stop_reason) == (whole.steps, whole.stop_reason)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from PIL import Image
@@ -18,7 +18,7 @@ __all__ = ["stylize"]
 
 def stylize(
     content: ImageSource,
-    style: ImageSource,
+    style: ImageSource | Sequence[ImageSource],
     *,
     config: Config | None = None,
     preset: str | None = None,
@@ -29,13 +29,15 @@ def stylize(
 
     Args:
         content: the photo: a path, a Pillow image, or a tensor (3, H, W) / (1, 3, H, W) in [0, 1].
-        style: the painting, same kinds.
+        style: the painting, same kinds; or a list of paintings, blended with
+            ``style_blend_weights`` (or each in its region of ``style_masks``).
         config: a full :class:`~painterly.config.Config`; ``options`` are applied on top of it.
         preset: ``"default"`` (when neither it nor ``config`` is given), ``"paper"``, ``"blog"``,
             ``"blog-fast"`` (see :data:`painterly.config.PRESETS`); not together with ``config``.
         callback: called with a :class:`~painterly.transfer.StepEvent` after every step.
         **options: any :class:`~painterly.config.Config` field, e.g. ``size=256``,
-            ``iterations=100``, ``style_weight=1e5``, ``seed=0``.
+            ``iterations=100``, ``style_weight=1e5``, ``seed=0``, ``preserve_colors="luminance"``,
+            ``style_loss="w2"``, ``style_scale=0.5``, ``ema_decay=0.9``.
 
     Returns:
         The output as an RGB Pillow image of the content's aspect ratio, longest side ``size``.

@@ -105,7 +105,7 @@ def _check_memory(runner: StyleTransfer, content: Path, downscale: bool = False)
         f"a {width}x{height} px run needs about {need / gib:.1f} GiB, but {have / gib:.1f} GiB "
         f"is available on {runner.device}"
     )
-    if downscale and fits >= config.min_side * 2 ** (config.scales - 1):
+    if downscale and fits >= config.min_side * 2 ** (len(config.ladder) - 1):
         print(f"painterly: warning: {message}; painting at --size {fits} instead", file=sys.stderr)
         return fits
     raise NotEnoughMemoryError(f"{message}; --size {fits} should fit (or add --downscale-to-fit)")
@@ -129,6 +129,11 @@ def _patience(text: str) -> int:
     """Steps of patience; "none", "off" or 0 switch the rule off (returned as 0, not None,
     so that the option still counts as given)."""
     return 0 if text.lower() in ("none", "off") else int(text)
+
+
+def _scales(text: str) -> int:
+    """A number of scales, or "auto" (returned as -1: given, and turned into None)."""
+    return -1 if text.lower() == "auto" else int(text)
 
 
 # (flag, Config field, argparse keyword arguments). Defaults are read from Config, so --help
@@ -156,7 +161,15 @@ _OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
     ("--device", "device", {"metavar": "auto|cpu|cuda[:N]"}),
     ("--weights", "weights", {"metavar": "embedded|torchvision|FILE"}),
     ("--seed", "seed", {"type": int, "help": "noise seed (default: random, always printed)"}),
-    ("--scales", "scales", {"type": int, "metavar": "N", "help": "coarse-to-fine scales"}),
+    (
+        "--scales",
+        "scales",
+        {
+            "type": _scales,
+            "metavar": "N|auto",
+            "help": "coarse-to-fine scales; auto: 1 up to 1024 px, more above",
+        },
+    ),
     (
         "--scale-iterations",
         "scale_iterations",
@@ -168,6 +181,32 @@ _OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
         {"type": _patience, "metavar": "N|none", "help": "stop after N steps without progress"},
     ),
     ("--tolerance", "tolerance", {"type": float, "help": "relative improvement that counts"}),
+    (
+        "--preserve-colors",
+        "preserve_colors",
+        {"choices": ("none", "luminance", "histogram"), "help": "keep the photo's colours"},
+    ),
+    (
+        "--style-blend-weights",
+        "style_blend_weights",
+        {"type": _csv(float), "metavar": "W1,W2", "help": "one weight per style (normalised)"},
+    ),
+    (
+        "--style-scale",
+        "style_scale",
+        {"type": float, "metavar": "S", "help": "style's longest side / output's"},
+    ),
+    (
+        "--style-masks",
+        "style_masks",
+        {"type": _csv(str), "metavar": "M1,M2", "help": "one mask image per style (white: here)"},
+    ),
+    ("--style-loss", "style_loss", {"choices": ("gram", "w2"), "help": "style statistic"}),
+    (
+        "--ema-decay",
+        "ema_decay",
+        {"type": float, "metavar": "D", "help": "average the iterates (0: off; e.g. 0.9)"},
+    ),
 ]
 
 
@@ -186,6 +225,7 @@ def _add_transfer_options(parser: argparse.ArgumentParser, preset: str = "defaul
         kwargs = dict(spec)
         default = getattr(defaults, name)
         shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
+        shown = "auto" if name == "scales" and default is None else shown
         helptext = kwargs.pop("help", name.replace("_", " "))
         group.add_argument(
             flag, dest=name, default=None, help=f"{helptext} (default: {shown})", **kwargs
@@ -221,7 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("stylize", help="repaint CONTENT in the style of STYLE")
     p.add_argument("content", type=Path, help="the photo")
-    p.add_argument("style", type=Path, help="the painting")
+    p.add_argument("style", type=Path, nargs="+", help="the painting, or several to blend")
     p.add_argument(
         "-o", "--output", type=Path, required=True, help="output image (.png .jpg .webp .tiff)"
     )
@@ -264,7 +304,9 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("image", type=Path, help="a picture painterly made (or its .json sidecar's)")
     rp.add_argument("-o", "--output", type=Path, required=True, help="where to write it")
     rp.add_argument("--content", type=Path, help="the photo, if it moved since")
-    rp.add_argument("--style", type=Path, help="the painting, if it moved since")
+    rp.add_argument(
+        "--style", type=Path, nargs="+", help="the painting(s), in order, if they moved since"
+    )
     rp.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
     r = sub.add_parser(
@@ -310,6 +352,8 @@ def _config(args: argparse.Namespace, **fixed: Any) -> Config:
     overrides.update(fixed)
     if overrides.get("patience") == 0:
         overrides["patience"] = None
+    if overrides.get("scales") == -1:
+        overrides["scales"] = None
     if overrides.get("seed") is None:
         overrides["seed"] = secrets.randbelow(2**31)
     config = Config.from_preset(args.preset, **overrides)
@@ -394,6 +438,11 @@ class _Signals:
             signal.signal(sig, handler)
 
 
+def _style_role(index: int) -> str:
+    """The role of the index-th style image: "style", "style2", "style3", …"""
+    return "style" if index == 0 else f"style{index + 1}"
+
+
 class _Job:
     """One stylize run as the command line sees it: inputs, output, checkpoints, alpha."""
 
@@ -401,18 +450,23 @@ class _Job:
         self,
         config: Config,
         content: Path,
-        style: Path,
+        styles: Sequence[Path],
         output: Path,
         options: dict[str, Any],
         digests: dict[str, str] | None = None,
     ) -> None:
-        self.config, self.content, self.style, self.output = config, content, style, output
+        self.config, self.content, self.output = config, content, output
+        # Roles as in recipes: "content", "style", "style2", …; "mask1", …; "init"; "weights".
+        roles = {"content": content}
+        roles.update({_style_role(k): path for k, path in enumerate(styles)})
         # What the run reads: the files, or (reproduce) their pixels prepared as the recipe says.
-        self.sources: dict[str, Path | torch.Tensor] = {"content": content, "style": style}
+        self.sources: dict[str, Path | torch.Tensor] = dict(roles)
         self.max_side: dict[str, int] = {}
         self.options = options
         self.checkpoint = checkpoint_path(output)
-        self.inputs = {"content": str(content.resolve()), "style": str(style.resolve())}
+        self.inputs = {role: str(path.resolve()) for role, path in roles.items()}
+        for k, mask in enumerate(config.style_masks or ()):
+            self.inputs[f"mask{k + 1}"] = str(Path(mask).resolve())
         for role in ("init", "weights"):
             value = getattr(config, role)
             if role == "init" and value in INIT_KEYWORDS:
@@ -432,10 +486,18 @@ class _Job:
         alpha = resize_to(self.alpha, *image.shape[-2:])
         return torch.cat([image, alpha], dim=1)
 
+    @property
+    def styles(self) -> list[Path | torch.Tensor]:
+        """What the run reads as its style image(s), in order."""
+        return [v for role, v in self.sources.items() if role.startswith("style")]
+
     def save_checkpoint(self, state: RunState) -> None:
         config = self.config.replace(
             **{role: self.inputs[role] for role in ("init", "weights") if role in self.inputs}
         )
+        if config.style_masks:
+            masks = [self.inputs[f"mask{k + 1}"] for k in range(len(config.style_masks))]
+            config = config.replace(style_masks=tuple(masks))
         options = {**self.options, "losses": self.losses if self.options.get("plot") else None}
         save_checkpoint(self.checkpoint, state, config, self.inputs, self.digests, options)
         self.checkpointed_at = state.steps
@@ -510,7 +572,7 @@ def _say(quiet: bool, message: str) -> None:
 def _run(
     runner: StyleTransfer,
     content: Path | torch.Tensor,
-    style: Path | torch.Tensor,
+    style: Path | torch.Tensor | list[Path | torch.Tensor],
     progress: _Progress,
     output: Path,
     job: _Job | None = None,
@@ -561,8 +623,9 @@ def _stylize(args: argparse.Namespace) -> int:
         raise UsageError("--checkpoint-every must be 0 (only on Ctrl-C) or a positive integer")
     save_dir = args.save_dir or args.output.with_name(args.output.stem + "_steps")
     plot = _plot_path(args) if args.plot else None
+    config.check_styles(len(args.style))
     _check_paths(
-        [args.content, args.style],
+        [args.content, *args.style, *map(Path, config.style_masks or ())],
         args.output,
         config.init,
         save_dir if args.save_every else None,
@@ -623,11 +686,13 @@ def _resume(args: argparse.Namespace) -> int:
     opts = ckpt.options
     output = Path(opts["output"])
     save_dir = Path(opts["save_dir"]) if opts.get("save_dir") else None
-    content, style = Path(ckpt.inputs["content"]), Path(ckpt.inputs["style"])
-    _check_paths([content, style], output, ckpt.config.init, save_dir, ckpt.config)
+    content = Path(ckpt.inputs["content"])
+    styles = [Path(p) for role, p in ckpt.inputs.items() if role.startswith("style")]
+    masks = [Path(m) for m in ckpt.config.style_masks or ()]
+    _check_paths([content, *styles, *masks], output, ckpt.config.init, save_dir, ckpt.config)
     runner = StyleTransfer(ckpt.config)
     _check_memory(runner, content)
-    job = _Job(ckpt.config, content, style, output, opts, ckpt.digests)
+    job = _Job(ckpt.config, content, styles, output, opts, ckpt.digests)
     _say(args.quiet, f"painterly: resuming {output} at step {ckpt.state.steps}")
     return _paint(runner, job, args.quiet, ckpt.state)
 
@@ -646,16 +711,25 @@ def _reproduce(args: argparse.Namespace) -> int:
     config = config.replace(device=device)
     paths: dict[str, Path] = {}
     prepared: dict[str, tuple[torch.Tensor, int]] = {}
-    for role, given in (("content", args.content), ("style", args.style)):
+    style_roles = [r for r in recipe["inputs"] if r.startswith("style")]
+    if args.style and len(args.style) != len(style_roles):
+        raise UsageError(f"this picture was made from {len(style_roles)} style image(s)")
+    given_paths = {
+        "content": args.content,
+        **dict(zip(style_roles, args.style or [], strict=False)),
+    }
+    for role in ["content", *style_roles]:
+        given = given_paths.get(role)
+        flag = "--content" if role == "content" else "--style"
         record = recipe["inputs"].get(role, {})
         if given is None and not record.get("path"):
             raise UsageError(
                 f"the recipe does not say where the {role} image is ({record.get('name')}, "
-                f"{record.get('width')}x{record.get('height')} px); give --{role} FILE"
+                f"{record.get('width')}x{record.get('height')} px); give {flag} FILE"
             )
         path = given if given is not None else Path(record["path"])
         if given is None and not path.is_file():
-            raise UsageError(f"the {role} image {path} is gone; give --{role} FILE")
+            raise UsageError(f"the {role} image {path} is gone; give {flag} FILE")
         pixels = load_image(path)
         if record.get("max_side"):  # the web app shrinks what it is given
             if max(pixels.shape[-2:]) > record["max_side"]:
@@ -675,11 +749,16 @@ def _reproduce(args: argparse.Namespace) -> int:
         )
     if "init" in recipe["inputs"] and not Path(config.init).is_file():
         raise UsageError(f"the init image {config.init} of this recipe is gone")
-    _check_paths([paths["content"], paths["style"]], args.output, config.init, None, config)
+    for mask in config.style_masks or ():
+        if not Path(mask).is_file():
+            raise UsageError(f"the style mask {mask} of this recipe is gone")
+    styles = [paths[r] for r in style_roles]
+    masks = [Path(m) for m in config.style_masks or ()]
+    _check_paths([paths["content"], *styles, *masks], args.output, config.init, None, config)
     runner = StyleTransfer(config)
     _check_memory(runner, paths["content"])
     options = {"output": str(args.output.resolve()), "checkpoint_every": 0}
-    job = _Job(config, paths["content"], paths["style"], args.output, options)
+    job = _Job(config, paths["content"], styles, args.output, options)
     for role, (pixels, side) in prepared.items():
         job.sources[role], job.max_side[role] = pixels, side
     code = _paint(runner, job, args.quiet)
@@ -714,8 +793,9 @@ def _paint(runner: StyleTransfer, job: _Job, quiet: bool, resume: RunState | Non
     save_dir = Path(job.options["save_dir"]) if job.options.get("save_dir") else None
     start = resume.steps if resume else 0
     progress = _Progress(config, quiet, job.options.get("save_every"), save_dir, "", job, start)
-    sources = job.sources
-    result = _run(runner, sources["content"], sources["style"], progress, output, job, resume)
+    styles = job.styles
+    style = styles[0] if len(styles) == 1 else styles
+    result = _run(runner, job.sources["content"], style, progress, output, job, resume)
     for role, side in job.max_side.items():  # inputs given as pixels: name their files
         path = Path(job.inputs[role])
         record = result.recipe["inputs"][role]
@@ -785,7 +865,14 @@ def _sweep(args: argparse.Namespace) -> int:
     base = _config(args)
     configs = [base.replace(content_weight=a) for a in args.content_weights]
     tiles_dir = args.output.with_name(args.output.stem + "_tiles")
-    _check_paths([args.content, args.style], args.output, base.init, tiles_dir, base)
+    base.check_styles(1)
+    _check_paths(
+        [args.content, args.style, *map(Path, base.style_masks or ())],
+        args.output,
+        base.init,
+        tiles_dir,
+        base,
+    )
     runner = StyleTransfer(base)
     _check_memory(runner, args.content)
     _say(

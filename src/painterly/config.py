@@ -37,6 +37,11 @@ __all__ = ["INIT_KEYWORDS", "PRESETS", "Config", "ConfigError"]
 
 Optimizer = Literal["lbfgs", "adam"]
 Precision = Literal["auto", "fp32", "bf16"]
+PreserveColors = Literal["none", "luminance", "histogram"]
+StyleStatistic = Literal["gram", "w2"]
+
+#: Above this size (px, longest side) the default is coarse to fine (README, "Coarse to fine").
+COARSE_TO_FINE_ABOVE = 1024
 
 #: Values of ``init`` that are not file paths.
 INIT_KEYWORDS = ("content", "noise", "style")
@@ -78,11 +83,30 @@ class Config:
         seed: seed of the noise init; ``None`` picks one at random (reported in the result).
         scales: number of scales, coarse to fine: the long side doubles from scale to scale up
             to ``size`` (``size / 2**(scales - 1)`` first); 1 is a plain single-scale run.
+            ``None`` (the default) chooses: 1 up to :data:`COARSE_TO_FINE_ABOVE` px, above it as
+            many as bring the first scale to 128–256 px (:attr:`scale_count`).
         scale_iterations: steps at each scale, coarse to fine; ``None`` gives every scale
-            ``iterations`` steps.
+            ``iterations`` steps, except for an automatic ladder, where the steps halve from
+            scale to scale up (at least 20): the fine scales only add detail.
         patience: stop when the best loss improved by less than ``tolerance`` (relative) over
             this many steps; ``None`` runs all ``iterations``.
         tolerance: relative improvement that counts as progress for ``patience``.
+        preserve_colors: ``"none"``, ``"luminance"`` (transfer on luminance, the content's
+            chroma put back) or ``"histogram"`` (the style's colour mean and covariance matched
+            to the content's first); Gatys et al. 2017, §5 (:mod:`painterly.color`).
+        style_blend_weights: one weight per style image (normalised to sum 1); ``None`` means
+            equal weights. The target is the statistics of the styles' features pooled with
+            these weights.
+        style_scale: the style image's longest side relative to the output's (at every scale);
+            1 = the same longest side. The style's aspect ratio is always kept.
+        style_masks: one mask image path per style image (white = where that style applies,
+            black = not; gray = partly): guided Gram matrices, Gatys et al. 2017, §4.
+        style_loss: the style statistic, ``"gram"`` (Gatys et al. 2016, eq. 4) or ``"w2"``
+            (the Wasserstein-2 distance between Gaussians with the features' mean and
+            covariance; :func:`painterly.losses.w2_layer_loss`).
+        ema_decay: iterate averaging: 0 is off; d in (0, 1) keeps the bias-corrected exponential
+            moving average of the iterates, m_t = d m_{t-1} + (1 − d) x_t, x̄_t = m_t / (1 − d^t),
+            which is then the saved result and the start of the next scale.
     """
 
     size: int = 512
@@ -107,10 +131,16 @@ class Config:
     device: str = "auto"
     weights: str = "embedded"
     seed: int | None = None
-    scales: int = 1
+    scales: int | None = None
     scale_iterations: tuple[int, ...] | None = None
     patience: int | None = 50
     tolerance: float = 1e-3
+    preserve_colors: PreserveColors = "none"
+    style_blend_weights: tuple[float, ...] | None = None
+    style_scale: float = 1.0
+    style_masks: tuple[str, ...] | None = None
+    style_loss: StyleStatistic = "gram"
+    ema_decay: float = 0.0
     preset: str = field(default="default", compare=False)
 
     def __post_init__(self) -> None:
@@ -120,6 +150,10 @@ class Config:
             self.style_layer_weights = tuple(float(w) for w in self.style_layer_weights)
         if self.scale_iterations is not None:
             self.scale_iterations = tuple(self.scale_iterations)
+        if self.style_blend_weights is not None:
+            self.style_blend_weights = tuple(float(w) for w in self.style_blend_weights)
+        if self.style_masks is not None:
+            self.style_masks = tuple(str(m) for m in self.style_masks)
         self.validate()
 
     @classmethod
@@ -168,14 +202,48 @@ class Config:
     @property
     def ladder(self) -> list[tuple[int, int]]:
         """``[(long side in px, steps), …]`` from the coarsest scale to ``size``."""
-        sizes = [round(self.size / 2 ** (self.scales - 1 - i)) for i in range(self.scales)]
-        steps = self.scale_iterations or (self.iterations,) * self.scales
+        n = self.scale_count
+        sizes = [round(self.size / 2 ** (n - 1 - i)) for i in range(n)]
+        if self.scale_iterations is not None:
+            steps = self.scale_iterations
+        elif self.scales is None:
+            floor = min(self.iterations, 20)
+            steps = tuple(max(round(self.iterations / 2**i), floor) for i in range(n))
+        else:
+            steps = (self.iterations,) * n
         return list(zip(sizes, steps, strict=True))
+
+    @property
+    def scale_count(self) -> int:
+        """``scales``, or when it is ``None``: 1 up to :data:`COARSE_TO_FINE_ABOVE` px, else
+        the number of doublings that starts at 128–256 px (1536 px: 192, 384, 768, 1536)."""
+        if self.scales is not None:
+            return self.scales
+        if self.size <= COARSE_TO_FINE_ABOVE:
+            return 1
+        return 1 + math.ceil(math.log2(self.size / 256))
 
     @property
     def min_side(self) -> int:
         """The smallest image side the deepest layer used can take (its stride)."""
         return max(layer_stride(n) for n in (*self.content_layers, *self.style_layers))
+
+    def check_styles(self, count: int) -> tuple[float, ...]:
+        """The normalised blend weights v_k (Σ v_k = 1) for ``count`` style images.
+
+        Raises:
+            ConfigError: no style image, or a number of blend weights or masks that is not
+                ``count``.
+        """
+        if count < 1:
+            raise ConfigError("give at least one style image")
+        weights = self.style_blend_weights or (1.0,) * count
+        if len(weights) != count:
+            raise ConfigError(f"{len(weights)} style blend weights for {count} style images")
+        if self.style_masks is not None and len(self.style_masks) != count:
+            raise ConfigError(f"{len(self.style_masks)} style masks for {count} style images")
+        total = sum(weights)
+        return tuple(w / total for w in weights)
 
     def validate(self) -> None:
         """Check every option and the combinations of options.
@@ -236,18 +304,41 @@ class Config:
             raise ConfigError("init must be content, noise, style or an image path")
         if self.line_search and self.optimizer != "lbfgs":
             raise ConfigError("line_search applies to the lbfgs optimizer only")
-        _positive_int("scales", self.scales)
+        if self.scales is not None:
+            _positive_int("scales", self.scales)
         if self.scale_iterations is not None:
-            if len(self.scale_iterations) != self.scales:
+            if len(self.scale_iterations) != self.scale_count:
                 raise ConfigError(
-                    f"{len(self.scale_iterations)} scale iterations for {self.scales} scales"
+                    f"{len(self.scale_iterations)} scale iterations for {self.scale_count} scales"
                 )
             for n in self.scale_iterations:
                 _nonnegative_int("a scale's iterations", n)
+        _choice("preserve_colors", self.preserve_colors, ("none", "luminance", "histogram"))
+        _choice("style_loss", self.style_loss, ("gram", "w2"))
+        if self.style_blend_weights is not None:
+            for w in self.style_blend_weights:
+                _nonnegative_float("a style blend weight", w)
+            if not self.style_blend_weights or sum(self.style_blend_weights) <= 0:
+                raise ConfigError("style blend weights must have a positive sum")
+        _nonnegative_float("style_scale", self.style_scale)
+        if not 0 < self.style_scale <= 8:
+            raise ConfigError(f"style_scale must be in (0, 8], got {self.style_scale!r}")
+        if self.style_masks is not None:
+            if not self.style_masks or not all(self.style_masks):
+                raise ConfigError("style_masks must be one image path per style image")
+            if self.style_blend_weights is not None:
+                raise ConfigError(
+                    "give style_masks or style_blend_weights, not both: with masks each "
+                    "style has its own region"
+                )
+        _nonnegative_float("ema_decay", self.ema_decay)
+        if self.ema_decay >= 1:
+            raise ConfigError(f"ema_decay must be in [0, 1) (0 = off), got {self.ema_decay}")
         smallest = self.ladder[0][0]
         if smallest < self.min_side:
+            where = " at the first scale" if self.scale_count > 1 else ""
             raise ConfigError(
-                f"size {smallest} px{' at the first scale' if self.scales > 1 else ''} is below "
+                f"size {smallest} px{where} is below "
                 f"{self.min_side} px, the least the deepest layer needs"
             )
 

@@ -93,7 +93,7 @@ def make_recipe(
     """The recipe of a finished (or stopped) run.
 
     The config is stored as resolved: ``seed``, ``precision`` and ``device`` as the run used
-    them, file options (``init``, ``weights``) as absolute paths.
+    them, file options (``init``, ``weights``, ``style_masks``) as absolute paths.
     """
     from . import __version__
     from .weights import load_weights
@@ -103,6 +103,9 @@ def make_recipe(
         resolved = resolved.replace(init=str(Path(resolved.init).resolve()))
     if resolved.weights not in ("embedded", "torchvision"):
         resolved = resolved.replace(weights=str(Path(resolved.weights).resolve()))
+    if resolved.style_masks:
+        masks = tuple(str(Path(m).resolve()) for m in resolved.style_masks)
+        resolved = resolved.replace(style_masks=masks)
     weights = load_weights(config.weights)  # cached: the run loaded it already
     return {
         "format": RECIPE_KEY,

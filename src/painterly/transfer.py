@@ -17,16 +17,19 @@ import math
 import os
 import secrets
 import time
+import warnings
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
-from . import losses
+from . import color, losses
 from .config import INIT_KEYWORDS, Config, ConfigError
 from .images import ImageSource, load_image, resize_longest, resize_to
+from .masks import load_mask
 from .recipe import input_record, make_recipe
 from .vgg import VGG19Features, resolve_layer
 from .weights import load_weights
@@ -124,6 +127,7 @@ class RunState:
         window: the patience rule's recent best losses. history: total loss after every step.
         optimizer: the optimiser's ``state_dict()``, tensors on the CPU.
         elapsed: seconds of work so far.
+        average, average_steps: the iterate average's running sum m_t and t (``ema_decay``).
     """
 
     seed: int
@@ -140,6 +144,8 @@ class RunState:
     history: list[float] = field(repr=False)
     optimizer: dict[str, Any] = field(repr=False)
     elapsed: float
+    average: torch.Tensor | None = field(default=None, repr=False)
+    average_steps: int = 0
 
 
 @dataclass(frozen=True)
@@ -241,6 +247,16 @@ def resolve_precision(name: str, device: torch.device) -> str:
     return "bf16" if fast else "fp32"
 
 
+#: ``{layer: [one StyleTarget per region]}``, what :meth:`StyleTransfer.targets` returns.
+StyleTargets = dict[str, list[losses.StyleTarget]]
+
+
+def _style_list(style: ImageSource | Sequence[ImageSource]) -> list[ImageSource]:
+    if isinstance(style, list | tuple):
+        return list(style)
+    return [style]  # type: ignore[list-item]
+
+
 class StyleTransfer:
     """A reusable runner: the feature extractor is built once and reused across runs.
 
@@ -271,9 +287,24 @@ class StyleTransfer:
         return features
 
     def targets(
-        self, content: torch.Tensor, style: torch.Tensor
-    ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-        """Content features P^l and style Gram matrices A^l (float32), computed once.
+        self,
+        content: torch.Tensor,
+        style: torch.Tensor | Sequence[torch.Tensor],
+        masks: Sequence[torch.Tensor] | None = None,
+        blend: Sequence[float] | None = None,
+    ) -> tuple[dict[str, torch.Tensor], StyleTargets]:
+        """Content features P^l and the style targets of every layer (float32), computed once.
+
+        Args:
+            content: (1, 3, H, W) in [0, 1], at the output's size.
+            style: one style image or several, (1, 3, H_k, W_k) in [0, 1], any sizes.
+            masks: one (1, 1, H, W) mask in [0, 1] per style, at the content's size, or ``None``.
+            blend: normalised blend weights v_k (default: equal); ignored with masks.
+
+        Without masks there is one region: the styles' features pooled with weights v_k. For
+        the Gram loss its target is A^l = Σ_k v_k F_k F_kᵀ / M_k (the pooled second moment), and
+        for W2 the pooled mean μ = Σ v_k μ_k and covariance Σ v_k (Σ_k + μ_k μ_kᵀ) − μ μᵀ. With
+        masks, style k is the target of region k alone (Gatys et al. 2017, §4).
 
         The output has the content's size, the style image usually not. The paper's Gram
         F Fᵀ grows with the number of positions M, so in the ``paper`` normalisation A^l is
@@ -281,18 +312,54 @@ class StyleTransfer:
         already divided by M.) Without this, a style image with 4× the positions would ask
         for 4× the Gram and E_l would not depend on the style alone.
         """
-        norm = self.config.normalization
+        cfg = self.config
+        norm = cfg.normalization
+        styles = [style] if isinstance(style, torch.Tensor) else list(style)
+        weights = list(blend) if blend is not None else [1.0 / len(styles)] * len(styles)
         with torch.no_grad():
             cf = self._features(content)
             content_targets = {n: cf[n].float() for n in self.content_layers}
-            sf = self._features(style) if self.style_weights else {}
-            grams = {}
+            sfs = [self._features(s) for s in styles] if self.style_weights else []
+            targets: StyleTargets = {}
             for n in self.style_weights:
-                gram = losses.gram_matrix(sf[n], "blog")  # F_s F_sᵀ / M_style
-                if norm == "paper":
-                    gram = gram * (cf[n].shape[-2] * cf[n].shape[-1])
-                grams[n] = gram
-        return content_targets, grams
+                h, w = cf[n].shape[-2:]
+                regions: list[tuple[torch.Tensor | None, list[int], list[float]]]
+                if masks is None:
+                    regions = [(None, list(range(len(styles))), weights)]
+                else:
+                    regions = [
+                        (F.interpolate(m.to(cf[n].device), size=(h, w), mode="area"), [k], [1.0])
+                        for k, m in enumerate(masks)
+                    ]
+                targets[n] = []
+                for mask, members, vs in regions:
+                    share = 1.0 if mask is None else float(mask.square().mean())
+                    if cfg.style_loss == "gram":
+                        gram = sum(
+                            v * losses.gram_matrix(sfs[k][n], "blog")  # F_s F_sᵀ / M_style
+                            for k, v in zip(members, vs, strict=True)
+                        )
+                        assert isinstance(gram, torch.Tensor)
+                        if norm == "paper":
+                            gram = gram * (h * w)
+                        target = losses.StyleTarget(gram=gram, mask=mask, weight=share)
+                    else:
+                        moments = [losses.feature_moments(sfs[k][n]) for k in members]
+                        mean = sum(v * mu for v, (mu, _) in zip(vs, moments, strict=True))
+                        second = sum(
+                            v * (cov + mu.mT @ mu) for v, (mu, cov) in zip(vs, moments, strict=True)
+                        )
+                        assert isinstance(mean, torch.Tensor) and isinstance(second, torch.Tensor)
+                        mu, root, trace = losses.w2_target(mean, second - mean.mT @ mean)
+                        target = losses.StyleTarget(
+                            mean=mu,
+                            cov_sqrt=root,
+                            cov_trace=trace,
+                            mask=mask,
+                            weight=share,
+                        )
+                    targets[n].append(target)
+        return content_targets, targets
 
     def prepare(
         self, content: ImageSource, style: ImageSource, size: int | None = None
@@ -310,14 +377,30 @@ class StyleTransfer:
     def _at_size(
         self, content: torch.Tensor, style: torch.Tensor, size: int
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        c, styles = self._scaled(content, [style], size)
+        return c, styles[0]
+
+    def _scaled(
+        self, content: torch.Tensor, styles: Sequence[torch.Tensor], size: int
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """The content at ``size`` on its longest side; each style at ``style_scale`` times the
+        content's longest side there, its aspect ratio kept.
+
+        The content's sides are checked at every scale (:func:`check_sizes`). A style image
+        only gives statistics, so one whose short side would fall below what the deepest layer
+        needs (a narrow strip, a small ``style_scale``) is enlarged until it does, not refused.
+        """
         need = self.config.min_side
         check_sizes(self.config, *content.shape[-2:])
         c = resize_longest(content, size)
-        # The style image only gives statistics, so a narrow one is enlarged until its short
-        # side is what the deepest layer needs rather than refused.
-        sh, sw = style.shape[-2:]
-        s = resize_longest(style, max(size, math.ceil(need * max(sh, sw) / min(sh, sw))))
-        return c.to(self.device), s.to(self.device)
+        style_size = max(1, round(self.config.style_scale * max(c.shape[-2:])))
+        scaled = []
+        for s in styles:
+            sh, sw = s.shape[-2:]
+            scaled.append(
+                resize_longest(s, max(style_size, math.ceil(need * max(sh, sw) / min(sh, sw))))
+            )
+        return c.to(self.device), [s.to(self.device) for s in scaled]
 
     def _init_image(
         self, content: torch.Tensor, style: torch.Tensor, seed: int, init_file: torch.Tensor | None
@@ -339,29 +422,38 @@ class StyleTransfer:
     def run(
         self,
         content: ImageSource,
-        style: ImageSource,
+        style: ImageSource | Sequence[ImageSource],
         callback: Callable[[StepEvent], object] | None = None,
         resume: RunState | None = None,
     ) -> Result:
         """Stylise ``content`` in the style of ``style``, coarse to fine over ``config.ladder``.
 
-        At each scale the content and style images are resized to that scale's longest side, the
-        targets are recomputed, and the previous scale's best image, upsampled, is the start.
+        At each scale the content image is resized to that scale's longest side and each style
+        image to ``style_scale`` times it, the targets are recomputed, and the previous scale's
+        result, upsampled, is the start. With ``preserve_colors`` the inputs are changed first
+        (:mod:`painterly.color`) and, for ``luminance``, the content's chroma is put back into
+        every image handed out (results and the events' images). When the content and every
+        style image are gray (R = G = B), the output is made gray too: no input has colour to
+        give it (CASES.md B03).
 
         Args:
-            content, style: paths, Pillow images, or tensors (3, H, W) / (1, 3, H, W) in [0, 1].
+            content: a path, Pillow image, or tensor (3, H, W) / (1, 3, H, W) in [0, 1].
+            style: one style image of the same kinds, or a list or tuple of them (blended with
+                ``style_blend_weights``, or each in its region of ``style_masks``).
             callback: called after every step with a :class:`StepEvent`; a truthy return value
                 stops the run early (``stop_reason="stopped"``).
             resume: a :class:`RunState` taken (``event.state()``) from an earlier run with the
                 same config and inputs; the run continues from the end of that step.
 
         Returns:
-            A :class:`Result` with the lowest-loss image of the last scale.
+            A :class:`Result` with the lowest-loss image of the last scale (the iterates'
+            average with ``ema_decay``).
 
         Raises:
             TransferInterrupted: Ctrl-C; carries the best image so far, at the final size.
             NonFiniteLossError: NaN/inf loss; carries the last finite best image.
-            ImageError, ConfigError: bad inputs (all checked before any compute), or a
+            ImageError, ConfigError: bad inputs (all checked before any compute), among them a
+                number of blend weights or masks other than the number of style images, or a
                 ``resume`` state that does not fit this config.
         """
         cfg = self.config
@@ -369,21 +461,49 @@ class StyleTransfer:
             seed = resume.seed
         else:
             seed = cfg.seed if cfg.seed is not None else secrets.randbelow(2**31)
-        content_full, style_full = load_image(content), load_image(style)
+        content_full = load_image(content)
+        style_sources = _style_list(style)
+        styles_full = [load_image(s) for s in style_sources]
+        blend = cfg.check_styles(len(styles_full))
+        masks_full = [load_mask(m) for m in cfg.style_masks] if cfg.style_masks else None
         init_file = None if cfg.init in INIT_KEYWORDS else load_image(cfg.init)
-        records = {
-            "content": _input_record(content_full, content),
-            "style": _input_record(style_full, style),
-        }
+        records = {"content": _input_record(content_full, content)}
+        for k, (pixels, source) in enumerate(zip(styles_full, style_sources, strict=True)):
+            records["style" if k == 0 else f"style{k + 1}"] = _input_record(pixels, source)
         if init_file is not None:
             records["init"] = _input_record(init_file, cfg.init)
+        content_run, styles_run = content_full, styles_full
+        if cfg.preserve_colors == "histogram":
+            styles_run = [color.match_color_statistics(s, content_full) for s in styles_full]
+        elif cfg.preserve_colors == "luminance":
+            content_run = color.to_gray(content_full)
+            styles_run = [color.match_luminance(s, content_full) for s in styles_full]
+            init_file = None if init_file is None else color.to_gray(init_file)
+        gray = color.is_gray(content_full) and all(color.is_gray(s) for s in styles_full)
+
+        def finish(image: torch.Tensor) -> torch.Tensor:
+            if cfg.preserve_colors == "luminance":
+                image = color.join_luminance(image, content_full)
+            return color.to_gray(image) if gray else image
 
         def finished(result: Result) -> Result:
+            """At the final size, colours finished, with its recipe."""
             result = _upsized(result, *final_hw)
+            result = dataclasses.replace(result, image=finish(result.image))
             return dataclasses.replace(result, recipe=self._recipe(result, records))
 
+        if callback is not None and (gray or cfg.preserve_colors == "luminance"):
+            callback = _finishing(callback, finish)
         ladder = cfg.ladder
-        inputs = [self._at_size(content_full, style_full, size) for size, _ in ladder]
+        inputs = [self._scaled(content_run, styles_run, size) for size, _ in ladder]
+        final_style = max(inputs[-1][1][0].shape[-2:])
+        if any(final_style > max(s.shape[-2:]) for s in styles_full):
+            warnings.warn(
+                f"a style image is upscaled past its own size (to {final_style} px on its "
+                "longest side): its brush strokes will look soft; lower --style-scale or use a "
+                "larger style image",
+                stacklevel=2,
+            )
         final_hw = inputs[-1][0].shape[-2:]
         progress = _Progress(seed=seed, total=sum(n for _, n in ladder), scales=len(ladder))
         if resume is not None:
@@ -393,7 +513,7 @@ class StyleTransfer:
             progress.start -= resume.elapsed
         x: torch.Tensor | None = None
         result: Result | None = None
-        for scale, ((_, iterations), (c, s)) in enumerate(zip(ladder, inputs, strict=True)):
+        for scale, ((_, iterations), (c, ss)) in enumerate(zip(ladder, inputs, strict=True)):
             state = resume if resume is not None and resume.scale == scale else None
             if resume is not None and scale < resume.scale:
                 continue
@@ -401,10 +521,13 @@ class StyleTransfer:
                 if state is not None:
                     x = state.image.to(self.device)
                 elif x is None:
-                    x = self._init_image(c, s, seed, init_file)
+                    x = self._init_image(c, ss[0], seed, init_file)
                 else:
                     x = resize_to(x, *c.shape[-2:]).contiguous()
-                p_targets, a_targets = self.targets(c, s)
+                masks = None
+                if masks_full is not None:
+                    masks = [resize_to(m, *c.shape[-2:]) for m in masks_full]
+                p_targets, a_targets = self.targets(c, ss, masks, blend)
                 progress.scale = scale
                 result = self._optimise(
                     x, iterations, p_targets, a_targets, progress, callback, state
@@ -440,7 +563,7 @@ class StyleTransfer:
         self,
         x: torch.Tensor,
         p_targets: dict[str, torch.Tensor],
-        a_targets: dict[str, torch.Tensor],
+        a_targets: StyleTargets,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         cfg = self.config
         norm = cfg.normalization
@@ -454,11 +577,10 @@ class StyleTransfer:
             terms[f"content/{name}"] = term
             content = content + term
         style = zero
-        if self.style_weights:
-            _, per_layer = losses.style_loss(feats, a_targets, self.style_weights, norm)
-            for name, term in per_layer.items():
-                terms[f"style/{name}"] = term * cfg.style_weight
-                style = style + terms[f"style/{name}"]
+        for name, weight in self.style_weights.items():
+            e_l = [losses.style_target_loss(feats[name], t, norm) for t in a_targets[name]]
+            terms[f"style/{name}"] = sum(e_l[1:], e_l[0]) * weight * cfg.style_weight
+            style = style + terms[f"style/{name}"]
         tv = losses.total_variation(x, norm) * cfg.tv_weight if cfg.tv_weight > 0 else zero
         total = content + style + tv
         terms["content"], terms["style"], terms["tv"], terms["total"] = content, style, tv, total
@@ -469,7 +591,7 @@ class StyleTransfer:
         x: torch.Tensor,
         iterations: int,
         p_targets: dict[str, torch.Tensor],
-        a_targets: dict[str, torch.Tensor],
+        a_targets: StyleTargets,
         run: _Progress,
         callback: Callable[[StepEvent], object] | None,
         resume: RunState | None = None,
@@ -523,6 +645,7 @@ class StyleTransfer:
             return value * scale
 
         optimizer = _make_optimizer(cfg, x)
+        average = _Average(cfg.ema_decay) if cfg.ema_decay > 0 else None
         window: deque[float] = deque(maxlen=(cfg.patience or 0) + 1)
         done = 0  # steps taken at this scale
         finished: str | None = None
@@ -533,11 +656,19 @@ class StyleTransfer:
             window.extend(resume.window)
             optimizer.load_state_dict(resume.optimizer)
             finished = resume.finished
+            if average is not None and resume.average is not None:
+                average.mean = resume.average.to(x.device).clone()
+                average.steps = resume.average_steps
 
         def result(reason: str) -> Result:
+            image, loss = best, best_loss
+            if average is not None and average.steps and reason != "non-finite":
+                image = average.value()
+                with torch.no_grad():
+                    loss = self._loss(image, p_targets, a_targets)[0].item()
             return Result(
-                image=best.detach().to("cpu", torch.float32).clone(),
-                loss=best_loss,
+                image=image.detach().to("cpu", torch.float32).clone(),
+                loss=loss,
                 steps=run.steps,
                 function_evals=run.evals,
                 stop_reason=reason,
@@ -564,6 +695,8 @@ class StyleTransfer:
                 history=list(run.history),
                 optimizer=_to_cpu(optimizer.state_dict(), copy),
                 elapsed=time.perf_counter() - run.start,
+                average=None if average is None else _to_cpu(average.mean, copy),
+                average_steps=0 if average is None else average.steps,
             )
 
         if finished is not None:  # resumed from this scale's last step
@@ -578,6 +711,8 @@ class StyleTransfer:
                 run.steps += 1
                 done += 1
                 _project(x, optimizer)
+                if average is not None:
+                    average.update(x)
                 last = dict(step_terms)
                 value = float(last["total"])
                 if not math.isfinite(value):
@@ -680,7 +815,8 @@ def check_sizes(config: Config, height: int, width: int) -> list[tuple[int, int]
         scale = size / max(height, width)
         h, w = max(1, round(height * scale)), max(1, round(width * scale))
         if min(h, w) < config.min_side:
-            where = f" (scale {index + 1} of {config.scales})" if config.scales > 1 else ""
+            count = len(config.ladder)
+            where = f" (scale {index + 1} of {count})" if count > 1 else ""
             raise ConfigError(
                 f"the content image is {w}x{h} px at size {size}{where}; the layers used need "
                 f"at least {config.min_side} px on each side (raise --size, use fewer --scales "
@@ -714,6 +850,27 @@ def _project(x: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
             state["d"] = state["d"] + delta.flatten() / float(state["t"])
 
 
+class _Average:
+    """Bias-corrected exponential moving average of the iterates (as Adam's first moment,
+    Kingma & Ba 2015, alg. 1): m_t = d m_{t-1} + (1 − d) x_t, x̄_t = m_t / (1 − d^t)."""
+
+    def __init__(self, decay: float) -> None:
+        self.decay = decay
+        self.steps = 0
+        self.mean: torch.Tensor | None = None
+
+    def update(self, x: torch.Tensor) -> None:
+        with torch.no_grad():
+            if self.mean is None:
+                self.mean = torch.zeros_like(x)
+            self.mean.mul_(self.decay).add_(x.detach(), alpha=1 - self.decay)
+        self.steps += 1
+
+    def value(self) -> torch.Tensor:
+        assert self.mean is not None
+        return (self.mean / (1 - self.decay**self.steps)).clamp(0.0, 1.0)
+
+
 @dataclass
 class _Progress:
     """Counters of a run that go on across scales."""
@@ -726,6 +883,23 @@ class _Progress:
     evals: int = 0
     history: list[float] = field(default_factory=list)
     start: float = field(default_factory=time.perf_counter)
+
+
+def _finishing(
+    callback: Callable[[StepEvent], object], finish: Callable[[torch.Tensor], torch.Tensor]
+) -> Callable[[StepEvent], object]:
+    """The callback, handed events whose images are finished like the result's."""
+
+    def wrapped(event: StepEvent) -> object:
+        return callback(
+            dataclasses.replace(
+                event,
+                _current=lambda: finish(event.image()),
+                _best=lambda: finish(event.best_image()),
+            )
+        )
+
+    return wrapped
 
 
 def _upsized(result: Result, height: int, width: int) -> Result:
