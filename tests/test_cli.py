@@ -287,3 +287,22 @@ def test_no_file_the_run_writes_may_be_one_it_reads(
         assert "overwrite an input" in capsys.readouterr().err
     assert cli.main([*head, *cases[2]]) == 2
     assert (photo.read_bytes(), start.read_bytes()) == before
+
+
+def test_an_absurd_size_is_refused_for_memory_before_anything_is_resized(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "o.png"
+    assert cli.main(["stylize", str(CONTENT), str(STYLE), "-o", str(out), "--size", "100000"]) == 3
+    assert "GiB" in capsys.readouterr().err and not out.exists()
+
+
+def test_an_output_under_a_file_is_named_as_such(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a_file = tmp_path / "taken.png"
+    a_file.write_bytes(b"x")
+    assert cli.main(["stylize", str(CONTENT), str(STYLE), "-o", str(a_file / "o.png"), *FAST]) == 2
+    assert f"{a_file} is a file, not a folder" in capsys.readouterr().err
+    assert cli.main(["stylize", str(CONTENT), str(STYLE), "-o", str(tmp_path), *FAST]) == 2
+    assert "is a folder" in capsys.readouterr().err

@@ -149,3 +149,49 @@ def test_the_web_apps_download_reproduces(tmp_path: Path) -> None:
     assert cli.main([*args, "--style", str(STYLE), "-q"]) == 0
     assert np.array_equal(_pixels(again), _pixels(made))
     assert json.loads(Image.open(io.BytesIO(data)).info["painterly:recipe"]) == recipe
+
+
+def test_a_stopped_picture_is_remade_up_to_the_same_step(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = painterly.Config(size=64, iterations=30, seed=4, patience=None)
+    result = painterly.StyleTransfer(cfg).run(CONTENT, STYLE, lambda e: e.step == 6)
+    assert result.stop_reason == "stopped" and not result.recipe["run"]["complete"]
+    made = painterly.save_image(result.image, tmp_path / "stopped.png", result.recipe)
+    again = tmp_path / "again.png"
+    assert cli.main(["reproduce", str(made), "-o", str(again)]) == 0
+    err = capsys.readouterr().err
+    assert "stopped at step 6; so is this" in err and "6 steps" in err
+    assert np.array_equal(_pixels(again), _pixels(made))
+
+
+def test_a_lossy_original_is_compared_like_for_like(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    made = tmp_path / "made.jpg"
+    assert cli.main(["stylize", str(CONTENT), str(STYLE), "-o", str(made), *RUN]) == 0
+    assert cli.main(["reproduce", str(made), "-o", str(tmp_path / "again.png"), "-q"]) == 0
+    assert "(both as JPEG): 0/255" in capsys.readouterr().err
+
+
+def test_damaged_recipes_are_refused_in_one_line(
+    made: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from PIL.PngImagePlugin import PngInfo
+
+    recipe = read_recipe(made)
+    cases = {
+        "inputs": {k: v for k, v in recipe.items() if k != "inputs"},
+        "options": {**recipe, "config": None},
+        "size": {**recipe, "config": {**recipe["config"], "size": 100_000}},
+    }
+    for name, broken in cases.items():
+        info = PngInfo()
+        info.add_itxt("painterly:recipe", json.dumps(broken))
+        path = tmp_path / f"{name}.png"
+        Image.open(made).save(path, pnginfo=info)
+        code = cli.main(["reproduce", str(path), "-o", str(tmp_path / "o.png"), "-q"])
+        err = capsys.readouterr().err
+        assert code == (3 if name == "size" else 2), (name, err)
+        assert name in err or "GiB" in err
+        assert "Traceback" not in err and len(err.strip().splitlines()) == 1

@@ -230,17 +230,17 @@ def test_memory_estimate_grows_with_pixels_and_history() -> None:
 def test_a_nan_in_the_style_loss_stops_the_run_with_the_last_finite_best_image(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    real = losses.style_loss
+    real = losses.style_target_loss
+    layers = len(Config().style_layers)
     calls = {"n": 0}
 
     def poisoned(*args, **kwargs):  # type: ignore[no-untyped-def]
-        calls["n"] += 1
-        total, per_layer = real(*args, **kwargs)
-        if calls["n"] >= 3:  # the third evaluation: step 3 of L-BFGS without line search
-            per_layer = {k: v * float("nan") for k, v in per_layer.items()}
-        return total, per_layer
+        calls["n"] += 1  # once per style layer and evaluation
+        loss = real(*args, **kwargs)
+        # From the third evaluation on (step 3 of L-BFGS without line search): NaN.
+        return loss * float("nan") if calls["n"] > 2 * layers else loss
 
-    monkeypatch.setattr(losses, "style_loss", poisoned)
+    monkeypatch.setattr(losses, "style_target_loss", poisoned)
     with pytest.raises(NonFiniteLossError, match="step 3") as info:
         StyleTransfer(Config(iterations=10, **FAST)).run(CONTENT, STYLE)
     result = info.value.result

@@ -122,8 +122,11 @@ def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     try:
         payload = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many kinds for a bad file
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{p}: not a readable checkpoint ({first})") from None
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        why = first if len(first) > 12 and not first.isdigit() else type(exc).__name__
+        raise CheckpointError(
+            f"{p}: not a readable checkpoint (damaged or not one: {why})"
+        ) from None
     if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
         raise CheckpointError(f"{p}: not a painterly checkpoint")
     if payload.get("version") != _VERSION:

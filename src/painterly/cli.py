@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import difflib
+import io
 import math
 import os
 import secrets
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from PIL import Image
 from tqdm import tqdm
 
 from .checkpoint import (
@@ -93,7 +95,13 @@ def _check_memory(runner: StyleTransfer, content: Path, downscale: bool = False)
     of 16 px) that fits.
     """
     config = runner.config
-    height, width = resize_longest(load_image(content), config.size).shape[-2:]
+    # The size from the header alone: resizing first could itself exhaust memory.
+    with Image.open(content) as probe:
+        w, h = probe.size
+        if probe.getexif().get(0x0112) in (5, 6, 7, 8):  # EXIF: turned a quarter
+            w, h = h, w
+    scale = config.size / max(w, h)
+    width, height = max(1, round(w * scale)), max(1, round(h * scale))
     need = estimate_peak_memory(config, height, width, runner.precision)
     have = _available_memory(runner.device)
     if have is None or need <= have:
@@ -227,9 +235,9 @@ def _add_transfer_options(parser: argparse.ArgumentParser, preset: str = "defaul
         shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
         shown = "auto" if name == "scales" and default is None else shown
         helptext = kwargs.pop("help", name.replace("_", " "))
-        group.add_argument(
-            flag, dest=name, default=None, help=f"{helptext} (default: {shown})", **kwargs
-        )
+        if "default" not in helptext and shown is not None:
+            helptext = f"{helptext} (default: {shown})"
+        group.add_argument(flag, dest=name, default=None, help=helptext, **kwargs)
     out = parser.add_argument_group("output")
     out.add_argument(
         "--save-every", type=int, metavar="N", help="also save the image every N steps"
@@ -380,9 +388,12 @@ def _check_paths(
         image = load_image(path)
         if config is not None and path is inputs[0]:
             check_sizes(config, *image.shape[-2:])
-    output_format(output)
     if output.is_dir():
         raise UsageError(f"{output}: is a folder; give the output a file name")
+    for parent in output.parents:
+        if parent.exists() and not parent.is_dir():
+            raise UsageError(f"{output}: {parent} is a file, not a folder")
+    output_format(output)
     read = list(inputs)
     if init not in INIT_KEYWORDS:
         if not Path(init).exists():
@@ -538,6 +549,7 @@ class _Progress:
         )
         self.save_every, self.save_dir, self.job = save_every, save_dir, job
         self.signals: _Signals | None = None
+        self.stop_at: int | None = None  # end the run after this step (reproduce)
 
     def __call__(self, event: StepEvent) -> bool:
         self.bar.update(event.step - self.bar.n)
@@ -558,7 +570,7 @@ class _Progress:
         every = self.job.options.get("checkpoint_every") if self.job else None
         if self.job and (stop or (every and event.step % every == 0)):
             self.job.save_checkpoint(event.state(copy=False))  # written at once
-        return stop
+        return stop or (self.stop_at is not None and event.step >= self.stop_at)
 
     def close(self) -> None:
         self.bar.close()
@@ -578,7 +590,8 @@ def _run(
     job: _Job | None = None,
     resume: RunState | None = None,
 ) -> Result:
-    """One run; Ctrl-C/SIGTERM stop it at the end of a step (``stop_reason="interrupted"``).
+    """One run; Ctrl-C/SIGTERM stop it at the end of a step (``stop_reason="interrupted"``;
+    ``"stopped"`` when ``progress.stop_at`` ended it).
     Saves the best image on a hard interrupt or a non-finite loss, then re-raises."""
     with _Signals() as signals:
         progress.signals = signals
@@ -602,7 +615,7 @@ def _run(
             raise
         finally:
             progress.close()
-    if result.stop_reason == "stopped":  # only our callback stops runs: a signal came
+    if result.stop_reason == "stopped" and signals.received is not None:
         result = dataclasses.replace(result, stop_reason="interrupted")
     return result
 
@@ -741,12 +754,11 @@ def _reproduce(args: argparse.Namespace) -> int:
                 f"{record.get('name')}'s)"
             )
         paths[role] = path
-    if not recipe.get("run", {}).get("complete", True):
-        print(
-            f"painterly: warning: the original run was stopped at step {recipe['run']['steps']}; "
-            "this paints the complete run",
-            file=sys.stderr,
-        )
+    run = recipe.get("run", {})
+    stop_at = None
+    if not run.get("complete", True) and run.get("stop_reason") in ("stopped", "interrupted"):
+        stop_at = int(run.get("steps", 0)) or None
+        _say(args.quiet, f"painterly: the original run was stopped at step {stop_at}; so is this")
     if "init" in recipe["inputs"] and not Path(config.init).is_file():
         raise UsageError(f"the init image {config.init} of this recipe is gone")
     for mask in config.style_masks or ():
@@ -761,29 +773,45 @@ def _reproduce(args: argparse.Namespace) -> int:
     job = _Job(config, paths["content"], styles, args.output, options)
     for role, (pixels, side) in prepared.items():
         job.sources[role], job.max_side[role] = pixels, side
-    code = _paint(runner, job, args.quiet)
+    code = _paint(runner, job, args.quiet, stop_at=stop_at)
     if code == EXIT_OK:
         _compare(args.image, args.output)
     return code
 
 
 def _compare(original: Path, remade: Path) -> None:
-    """Say how far the re-made picture is from the original, pixel by pixel."""
+    """Say how far the re-made picture is from the original, pixel by pixel; when the original
+    is in another format (a lossy JPEG, say), the re-made one encoded the same way."""
     try:
         a, b = load_image(original), load_image(remade)
-    except ImageError:
+        with Image.open(original) as im:
+            fmt = im.format
+        if fmt and fmt != output_format(remade):  # like for like: the same compression
+            buffer = io.BytesIO()
+            options = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
+            to_pil(b).save(buffer, format=fmt, **options)
+            b = load_image(Image.open(buffer))
+    except (ImageError, OSError, ValueError):
         return
     if a.shape != b.shape:
         print(
-            f"painterly: the original is {tuple(a.shape[-2:])} px, not comparable", file=sys.stderr
+            f"painterly: the original is {tuple(a.shape[-2:])} px: not comparable", file=sys.stderr
         )
         return
     worst = round(float((a - b).abs().max()) * 255)
-    print(f"painterly: largest difference from {original}: {worst}/255", file=sys.stderr)
+    like = f" (both as {fmt})" if fmt and fmt != output_format(remade) else ""
+    print(f"painterly: largest difference from {original}{like}: {worst}/255", file=sys.stderr)
 
 
-def _paint(runner: StyleTransfer, job: _Job, quiet: bool, resume: RunState | None = None) -> int:
-    """Run a job to its end (or to an orderly stop) and write its output."""
+def _paint(
+    runner: StyleTransfer,
+    job: _Job,
+    quiet: bool,
+    resume: RunState | None = None,
+    stop_at: int | None = None,
+) -> int:
+    """Run a job to its end (or to an orderly stop, or to step ``stop_at``) and write its
+    output."""
     config, output = job.config, job.output
     _say(
         quiet,
@@ -793,6 +821,7 @@ def _paint(runner: StyleTransfer, job: _Job, quiet: bool, resume: RunState | Non
     save_dir = Path(job.options["save_dir"]) if job.options.get("save_dir") else None
     start = resume.steps if resume else 0
     progress = _Progress(config, quiet, job.options.get("save_every"), save_dir, "", job, start)
+    progress.stop_at = stop_at
     styles = job.styles
     style = styles[0] if len(styles) == 1 else styles
     result = _run(runner, job.sources["content"], style, progress, output, job, resume)
@@ -812,7 +841,7 @@ def _paint(runner: StyleTransfer, job: _Job, quiet: bool, resume: RunState | Non
     save_image(job.finish(result.image), output, result.recipe)
     job.checkpoint.unlink(missing_ok=True)  # the run is complete: nothing left to resume
     _warn_if_flat(result)
-    _warn_if_no_progress(result)
+    _warn_if_no_progress(result, config)
     h, w = result.image.shape[-2:]
     _say(
         False,  # the one line --quiet keeps: it holds the seed
@@ -835,13 +864,17 @@ def _warn_if_flat(result: Result) -> None:
         )
 
 
-def _warn_if_no_progress(result: Result) -> None:
+def _warn_if_no_progress(result: Result, config: Config) -> None:
     """A run whose loss never fell below its start diverged or stalled (B21): say so."""
     if result.steps and result.history and 0 < result.history[0] <= result.loss:
+        hint = (
+            "the --learning-rate is probably too high (pixels are in [0, 1]: try 0.02)"
+            if config.optimizer == "adam"
+            else "the start may already be as close as it gets (same photo and painting?)"
+        )
         print(
             f"painterly: warning: the loss never fell below its starting value "
-            f"({result.history[0]:.4g}); the output is the starting image. With --optimizer "
-            "adam the --learning-rate is probably too high (pixels are in [0, 1]: try 0.02).",
+            f"({result.history[0]:.4g}); the output is the starting image: {hint}.",
             file=sys.stderr,
         )
 

@@ -156,13 +156,15 @@ def embed_options(recipe: dict[str, Any], fmt: str) -> dict[str, Any] | None:
 
 def read_recipe(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The recipe of an image written by painterly: from its PNG text, its EXIF UserComment or
-    its sidecar ``.json``.
+    its sidecar ``.json`` (``path`` may also be the sidecar itself).
 
     Raises:
         RecipeError: no recipe found, or not one this version reads.
     """
     p = Path(path)
     text: str | None = None
+    if p.suffix.lower() == ".json" and p.is_file():  # the sidecar itself
+        return _parse(p.read_text(encoding="utf-8"), p)
     try:
         with Image.open(p) as img:
             text = img.info.get(RECIPE_KEY) or getattr(img, "text", {}).get(RECIPE_KEY)
@@ -177,6 +179,11 @@ def read_recipe(path: str | os.PathLike[str]) -> dict[str, Any]:
         text = sidecar_path(p).read_text(encoding="utf-8")
     if text is None:
         raise RecipeError(f"{p}: no painterly recipe in this file (nor a {sidecar_path(p).name})")
+    return _parse(text, p)
+
+
+def _parse(text: str, p: Path) -> dict[str, Any]:
+    """A recipe from its JSON text, checked for the parts ``reproduce`` relies on."""
     try:
         recipe = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -185,6 +192,15 @@ def read_recipe(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise RecipeError(f"{p}: not a painterly recipe")
     if recipe.get("version") != _VERSION:
         raise RecipeError(f"{p}: recipe version {recipe.get('version')!r}; this reads {_VERSION}")
+    inputs = recipe.get("inputs")
+    if not isinstance(recipe.get("config"), dict):
+        raise RecipeError(f'{p}: its recipe has no options ("config")')
+    if not isinstance(inputs, dict) or not all(isinstance(v, dict) for v in inputs.values()):
+        raise RecipeError(f'{p}: its recipe does not describe its input images ("inputs")')
+    if "content" not in inputs or "style" not in inputs:
+        raise RecipeError(f"{p}: its recipe names no content or no style image")
+    if not isinstance(recipe.get("run", {}), dict):
+        raise RecipeError(f'{p}: its recipe\'s "run" is not an object')
     return recipe
 
 

@@ -296,7 +296,9 @@ class JobOptions:
 
     def config(self) -> Config:
         """The run's configuration: the default preset with these options."""
-        extra: dict[str, Any] = {"preserve_colors": self.preserve_colors} if PRESERVE_COLORS else {}
+        extra: dict[str, Any] = (
+            {"preserve_colors": self.preserve_colors or "none"} if PRESERVE_COLORS else {}
+        )
         return Config.from_preset(
             "default",
             size=self.size,
