@@ -360,3 +360,15 @@ def test_keep_alpha_puts_the_inputs_transparency_back(bug_inputs) -> None:
     with Image.open(out) as im, Image.open(content) as src:
         assert im.mode == "RGBA"
         assert np.array_equal(np.asarray(im.getchannel("A")), np.asarray(src.getchannel("A")))
+
+
+def test_the_command_line_says_each_warning_once_in_its_own_words(
+    bug_inputs, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder, _ = bug_inputs
+    gif = folder / "B05_animated_3frames_red_green_blue_128.gif"
+    out = folder / "gif.png"
+    assert cli.main(["stylize", str(gif), str(STYLE), "-o", str(out), *QUICK]) == 0
+    err = capsys.readouterr().err
+    assert err.count("painterly: warning:") == 1 and "first frame" in err
+    assert "UserWarning" not in err

@@ -20,6 +20,7 @@ import secrets
 import signal
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -866,7 +867,8 @@ def _warn_if_flat(result: Result) -> None:
 
 def _warn_if_no_progress(result: Result, config: Config) -> None:
     """A run whose loss never fell below its start diverged or stalled (B21): say so."""
-    if result.steps and result.history and 0 < result.history[0] <= result.loss:
+    # The loss is evaluated at the start of each step: one step alone cannot show progress.
+    if result.steps > 1 and result.history and 0 < result.history[0] <= result.loss:
         hint = (
             "the --learning-rate is probably too high (pixels are in [0, 1]: try 0.02)"
             if config.optimizer == "adam"
@@ -1002,11 +1004,33 @@ def _on_sigterm(signum: int, frame: object) -> None:
     raise _Terminated
 
 
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: object = None,
+    line: str | None = None,
+) -> None:
+    """Warnings (an animated input, an upscaled painting) as one line, like every message,
+    each once however many times the inputs are read."""
+    text = str(message)
+    if text not in _WARNED:
+        _WARNED.add(text)
+        print(f"painterly: warning: {text}", file=sys.stderr)
+
+
+_WARNED: set[str] = set()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    shown = warnings.showwarning
+    warnings.showwarning = _show_warning
+    _WARNED.clear()
     try:
         if args.command == "layers":
             return _layers()
@@ -1047,3 +1071,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     finally:
         signal.signal(signal.SIGTERM, previous)
+        warnings.showwarning = shown
