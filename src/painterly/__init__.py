@@ -5,7 +5,7 @@ on the original Caffe VGG19 weights, offline, fast on a CPU.
 
 >>> import painterly
 >>> picture = painterly.stylize("photo.jpg", "painting.jpg", size=512, seed=0)  # doctest: +SKIP
->>> picture.save("out.png")  # doctest: +SKIP
+>>> painterly.save_image(picture, "out.png")  # with its recipe  # doctest: +SKIP
 """
 
 import importlib.metadata as _metadata
