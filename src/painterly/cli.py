@@ -167,6 +167,14 @@ _OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
     ("--line-search", "line_search", {"action": argparse.BooleanOptionalAction}),
     ("--pooling", "pooling", {"choices": ("max", "avg")}),
     ("--precision", "precision", {"choices": ("auto", "fp32", "bf16")}),
+    (
+        "--convolution",
+        "convolution",
+        {
+            "choices": ("auto", "direct", "winograd"),
+            "help": "winograd: fewer FLOPs, less precise; auto: winograd for bf16 on a CPU",
+        },
+    ),
     ("--device", "device", {"metavar": "auto|cpu|cuda[:N]"}),
     ("--weights", "weights", {"metavar": "embedded|torchvision|FILE"}),
     ("--seed", "seed", {"type": int, "help": "noise seed (default: random, always printed)"}),

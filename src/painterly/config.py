@@ -37,6 +37,7 @@ __all__ = ["INIT_KEYWORDS", "PRESETS", "Config", "ConfigError"]
 
 Optimizer = Literal["lbfgs", "adam"]
 Precision = Literal["auto", "fp32", "bf16"]
+Convolution = Literal["auto", "direct", "winograd"]
 PreserveColors = Literal["none", "luminance", "histogram"]
 StyleStatistic = Literal["gram", "w2"]
 
@@ -78,6 +79,10 @@ class Config:
         pooling: ``"max"`` or ``"avg"``.
         precision: ``"auto"`` (bf16 where the hardware runs it fast, else fp32), ``"fp32"``,
             ``"bf16"`` (convolutions only; Grams and losses stay float32).
+        convolution: how the 3×3 convolutions are computed: ``"direct"``, ``"winograd"``
+            (F(4×4, 3×3) from ``conv3_1`` on: 4× fewer multiplications there, ~10× the
+            rounding error; :mod:`painterly.winograd`) or ``"auto"``: Winograd for bf16 on a
+            CPU, where it is faster (benchmarks/README.md), direct otherwise.
         device: ``"auto"`` (CUDA when present, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
         weights: ``"embedded"``, ``"torchvision"`` or a path to a state dict.
         seed: seed of the noise init; ``None`` picks one at random (reported in the result).
@@ -128,6 +133,7 @@ class Config:
     init: str = "content"
     pooling: Pooling = "max"
     precision: Precision = "auto"
+    convolution: Convolution = "auto"
     device: str = "auto"
     weights: str = "embedded"
     seed: int | None = None
@@ -292,6 +298,7 @@ class Config:
         _choice("optimizer", self.optimizer, ("lbfgs", "adam"))
         _choice("pooling", self.pooling, ("max", "avg"))
         _choice("precision", self.precision, ("auto", "fp32", "bf16"))
+        _choice("convolution", self.convolution, ("auto", "direct", "winograd"))
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", str(self.device)):
             raise ConfigError(f"device must be auto, cpu, cuda or cuda:N, not {self.device!r}")
         if self.seed is not None and not (

@@ -42,6 +42,7 @@ __all__ = [
     "StyleTransfer",
     "TransferInterrupted",
     "check_sizes",
+    "resolve_convolution",
     "resolve_device",
     "resolve_precision",
 ]
@@ -247,6 +248,24 @@ def resolve_precision(name: str, device: torch.device) -> str:
     return "bf16" if fast else "fp32"
 
 
+#: The first layer computed by Winograd F(4×4, 3×3) when it is on. Before it, layers have few
+#: channels and many pixels, and the transforms (memory-bound) cost more than the products
+#: save; from here on Winograd is 1.6–2.2× faster per layer in bf16 on this project's CPU
+#: (benchmarks/README.md).
+WINOGRAD_FROM = "conv3_1"
+
+
+def resolve_convolution(name: str, precision: str, device: torch.device) -> str:
+    """``"auto"`` → ``"winograd"`` for bf16 on a CPU, else ``"direct"``.
+
+    On a GPU cuDNN chooses its own algorithms (Winograd among them) for a direct call, and in
+    float32 the direct path is kept as the exact reference.
+    """
+    if name != "auto":
+        return name
+    return "winograd" if precision == "bf16" and device.type == "cpu" else "direct"
+
+
 #: ``{layer: [one StyleTarget per region]}``, what :meth:`StyleTransfer.targets` returns.
 StyleTargets = dict[str, list[losses.StyleTarget]]
 
@@ -281,6 +300,9 @@ class StyleTransfer:
             # bf16 weights rather than autocast: autocast would re-cast the frozen fp32
             # weights at every call. Grams and losses still run in float32 (losses.py).
             self.vgg.to(dtype=torch.bfloat16, memory_format=torch.channels_last)  # type: ignore[call-overload]
+        self.convolution = resolve_convolution(config.convolution, self.precision, self.device)
+        if self.convolution == "winograd":
+            self.vgg.use_winograd(WINOGRAD_FROM)
 
     def _features(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         features: dict[str, torch.Tensor] = self.vgg(image, self.layers)
@@ -786,8 +808,10 @@ def _check_resume(state: RunState, ladder: list[tuple[int, int]], shapes: list[A
 # Peak memory model, fitted to whole-process peaks measured by benchmarks/bench_speed.py on the
 # CPU (2026-11-29: 0.74 / 1.73 GiB at 512 / 1024 px in bf16, 0.96 / 2.22 GiB in fp32), per
 # output pixel for the network's activations and their gradients, plus the optimiser's vectors.
+# Both raised by 500 on 2026-11-30: a whole default 1024 × 768 run peaked at 2.53 GiB with
+# Winograd (its transforms' temporaries), 2.27 GiB with direct bf16 convolutions.
 _BASE_BYTES = 0.45 * 2**30
-_ACTIVATION_BYTES_PER_PIXEL = {"bf16": 1800, "fp32": 2300}
+_ACTIVATION_BYTES_PER_PIXEL = {"bf16": 2300, "fp32": 2800}
 
 
 def estimate_peak_memory(config: Config, height: int, width: int, precision: str) -> int:

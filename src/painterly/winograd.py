@@ -1,0 +1,246 @@
+"""Winograd convolution F(4×4, 3×3) for the frozen 3×3 layers of VGG19.
+
+A 3×3 convolution (stride 1, zero padding 1) computed as in Lavin & Gray, "Fast Algorithms for
+Convolutional Neural Networks" (CVPR 2016), eq. 9: the image is cut into 6×6 tiles that overlap
+by 2 pixels, each tile d and each kernel g are moved into the transform domain,
+
+    Y = Aᵀ [ (G g Gᵀ) ⊙ (Bᵀ d B) ] A,
+
+and the element-wise products summed over input channels become 36 independent matrix products
+(one per position of the 6×6 tile) of shape (tiles × C_in) @ (C_in × C_out). Each 4×4 output
+tile then costs 36 multiplications per channel pair instead of 144: the products need 4× fewer
+FLOPs than direct convolution. The matrices are the paper's, from the interpolation points
+0, ±1, ±2 and ∞ (section 4.2).
+
+Why here: on a CPU with AVX512-BF16 but no AMX the direct bf16 convolutions of VGG19 already run
+near the matrix units' rate (~430 GFLOP/s on 2 cores, measured), so only less arithmetic makes
+them faster. The transforms are memory-bound, so the trade pays where channels are many and
+pixels few: from ``conv3_1`` on (benchmarks/README.md). The price is precision: in bf16 the
+output of one layer differs from the exact convolution by ~2.5 % (relative L2) instead of
+~0.25 % for a direct bf16 convolution — the transforms amplify the rounding of the tile values
+and of the products. The optimisation does not notice (tests/test_winograd.py compares final
+losses, evaluated in float32); float32 runs keep direct convolution.
+
+The kernels are frozen, so their transforms are computed once, in float64. The backward pass
+runs the forward's steps transposed, in reverse order, with the same transformed kernels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+from torch.autograd.function import once_differentiable
+
+__all__ = ["WinogradConv2d", "transform_kernel", "winograd_conv2d", "winograd_conv2d_input_grad"]
+
+_M = 4  # output tile side
+_A = _M + 2  # input tile side, m + r − 1 with r = 3
+
+# Lavin & Gray 2016, section 4.2, F(4×4, 3×3).
+_BT = (
+    (4, 0, -5, 0, 1, 0),
+    (0, -4, -4, 1, 1, 0),
+    (0, 4, -4, -1, 1, 0),
+    (0, -2, -1, 2, 1, 0),
+    (0, 2, -1, -2, 1, 0),
+    (0, 4, 0, -5, 0, 1),
+)
+_G = (
+    (1 / 4, 0, 0),
+    (-1 / 6, -1 / 6, -1 / 6),
+    (-1 / 6, 1 / 6, -1 / 6),
+    (1 / 24, 1 / 12, 1 / 6),
+    (1 / 24, -1 / 12, 1 / 6),
+    (0, 0, 1),
+)
+_AT = (
+    (1, 1, 1, 1, 1, 0),
+    (0, 1, -1, 2, -2, 0),
+    (0, 1, 1, 4, 4, 0),
+    (0, 1, -1, 8, -8, 1),
+)
+
+
+def _matrix(rows: tuple[tuple[float, ...], ...]) -> torch.Tensor:
+    return torch.tensor(rows, dtype=torch.float64)
+
+
+# Both 2-D transforms as one matrix each on vectorised tiles: vec(Bᵀ d B) = (Bᵀ ⊗ Bᵀ) vec(d).
+# Their entries are small integers and powers of two, exact in bf16.
+_KRON_B = torch.kron(_matrix(_BT), _matrix(_BT))  # (36, 36)
+_KRON_A = torch.kron(_matrix(_AT), _matrix(_AT))  # (16, 36)
+
+
+def transform_kernel(weight: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """Kernels in the Winograd domain, U = G g Gᵀ (Lavin & Gray 2016, eq. 9), in float64.
+
+    Args:
+        weight: (C_out, C_in, 3, 3), any float dtype.
+        dtype: of the result; default ``weight``'s.
+
+    Returns:
+        (36, C_in, C_out): for each of the 6×6 tile positions, the matrix that maps input to
+        output channels.
+
+    Raises:
+        ValueError: a kernel that is not 3×3.
+    """
+    if weight.dim() != 4 or tuple(weight.shape[-2:]) != (3, 3):
+        shape = tuple(weight.shape)
+        raise ValueError(f"expected kernels of shape (C_out, C_in, 3, 3), got {shape}")
+    g = _matrix(_G).to(weight.device)
+    u = torch.einsum("ik,ockl,jl->ijco", g, weight.detach().double(), g)
+    return u.reshape(_A * _A, weight.shape[1], weight.shape[0]).to(dtype or weight.dtype)
+
+
+def winograd_conv2d(
+    x: torch.Tensor, u: torch.Tensor, bias: torch.Tensor | None = None
+) -> torch.Tensor:
+    """3×3 convolution, stride 1, zero padding 1, by Winograd F(4×4, 3×3). Not differentiable
+    by itself: :class:`WinogradConv2d` supplies the backward pass.
+
+    Args:
+        x: (B, C_in, H, W), either memory format.
+        u: (36, C_in, C_out), from :func:`transform_kernel`, same dtype as ``x``.
+        bias: (C_out,) or ``None``.
+
+    Returns:
+        (B, C_out, H, W) in ``x``'s dtype, channels_last in memory. Matches
+        ``F.conv2d(x, weight, bias, padding=1)`` up to rounding (module docstring).
+
+    Raises:
+        ValueError: ``x`` and ``u`` disagree on the number of input channels.
+    """
+    b, c, h, w = x.shape
+    if u.shape[1] != c:
+        raise ValueError(f"kernel transform is for {u.shape[1]} input channels, image has {c}")
+    c_out = u.shape[2]
+    th, tw = -(-h // _M), -(-w // _M)  # tiles down and across
+    tiles = b * th * tw
+    # Zero-padded (B, H', W', C) copy: one pixel of padding, plus enough to fill the last tiles.
+    padded = x.new_zeros(b, _M * th + 2, _M * tw + 2, c)
+    padded[:, 1 : h + 1, 1 : w + 1] = x.permute(0, 2, 3, 1)
+    sb, sh, sw, sc = padded.stride()
+    # (6, 6, B, th, tw, C): tile position first, so that each position is one (tiles, C) matrix.
+    d = padded.as_strided((_A, _A, b, th, tw, c), (sh, sw, sb, _M * sh, _M * sw, sc))
+    v = torch.mm(_KRON_B.to(x), d.reshape(_A * _A, tiles * c)).view(_A * _A, tiles, c)
+    del padded, d  # each intermediate is freed as soon as it is used: they are large
+    products = torch.bmm(v, u).view(_A * _A, tiles * c_out)
+    del v
+    if bias is None:
+        y = torch.mm(_KRON_A.to(x), products)
+    else:
+        y = torch.addmm(bias.to(x.dtype).repeat(tiles), _KRON_A.to(x), products)
+    del products
+    # (4, 4, B, th, tw, C_out) → (B, th, 4, tw, 4, C_out) → (B, H, W, C_out)
+    y = y.view(_M, _M, b, th, tw, c_out).permute(2, 3, 0, 4, 1, 5)
+    y = y.reshape(b, _M * th, _M * tw, c_out)
+    if _M * th != h or _M * tw != w:
+        y = y[:, :h, :w].contiguous()
+    return y.permute(0, 3, 1, 2)
+
+
+def winograd_conv2d_input_grad(
+    grad: torch.Tensor, u: torch.Tensor, height: int, width: int
+) -> torch.Tensor:
+    """The gradient of :func:`winograd_conv2d` with respect to its input: the exact adjoint of
+    the computed map, each step of the forward pass transposed in reverse order (untiling →
+    tiling, Aᵀ → A, U → Uᵀ, Bᵀ → B, tiling → summing the overlapping tiles back).
+
+    Args:
+        grad: ∂L/∂y, (B, C_out, H, W), either memory format.
+        u: the forward pass's (36, C_in, C_out).
+        height, width: H and W (the input's, equal to the output's).
+
+    Returns:
+        ∂L/∂x, (B, C_in, H, W) in ``grad``'s dtype, channels_last in memory.
+    """
+    b, c_out, h, w = grad.shape
+    c = u.shape[1]
+    th, tw = -(-height // _M), -(-width // _M)
+    tiles = b * th * tw
+    # Output tiles: (B, H', W', C_out) zero-extended to whole tiles → (4, 4, B, th, tw, C_out).
+    g = grad.new_zeros(b, _M * th, _M * tw, c_out)
+    g[:, :h, :w] = grad.permute(0, 2, 3, 1)
+    g = g.view(b, th, _M, tw, _M, c_out).permute(2, 4, 0, 1, 3, 5)
+    d_products = torch.mm(_KRON_A.to(grad).t(), g.reshape(_M * _M, tiles * c_out))
+    del g
+    d_v = torch.bmm(d_products.view(_A * _A, tiles, c_out), u.transpose(1, 2))
+    del d_products
+    d_tiles = torch.mm(_KRON_B.to(grad).t(), d_v.view(_A * _A, tiles * c))
+    del d_v
+    d_tiles = d_tiles.view(_A, _A, b, th, tw, c).permute(2, 3, 0, 4, 1, 5)  # (B, th, 6, tw, 6, C)
+    # Tiles overlap by 2 pixels: rows 4 and 5 of a tile are rows 0 and 1 of the next one.
+    d_padded = grad.new_zeros(b, th + 1, _M, tw + 1, _M, c)
+    for rows, down in ((slice(0, _M), 0), (slice(_M, _A), 1)):
+        for cols, right in ((slice(0, _M), 0), (slice(_M, _A), 1)):
+            n_rows, n_cols = rows.stop - rows.start, cols.stop - cols.start
+            d_padded[:, down : down + th, :n_rows, right : right + tw, :n_cols] += d_tiles[
+                :, :, rows, :, cols
+            ]
+    d_padded = d_padded.view(b, _M * (th + 1), _M * (tw + 1), c)
+    return d_padded[:, 1 : height + 1, 1 : width + 1].contiguous().permute(0, 3, 1, 2)
+
+
+class _Winograd(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, u: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(u)
+        ctx.size = x.shape[-2:]
+        return winograd_conv2d(x, u, bias)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, None, None]:
+        (u,) = ctx.saved_tensors
+        if not ctx.needs_input_grad[0]:
+            return None, None, None
+        return winograd_conv2d_input_grad(grad, u, *ctx.size), None, None
+
+
+_winograd: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] = _Winograd.apply
+
+
+class WinogradConv2d(nn.Module):
+    """A frozen 3×3, stride-1, padding-1 ``nn.Conv2d`` computed by Winograd F(4×4, 3×3).
+
+    Differentiable with respect to its input only (the kernels are constants): the backward
+    pass is the exact adjoint of the forward one (:func:`winograd_conv2d_input_grad`), so the
+    optimiser sees the gradient of the function it evaluates. The kernel transform is made
+    once, here, in the conv's dtype and on its device; it takes 4× the memory of the kernel.
+
+    Args:
+        conv: the convolution to replace; kernel 3×3, stride 1, padding 1, no groups/dilation.
+
+    Raises:
+        ValueError: any other convolution.
+    """
+
+    def __init__(self, conv: nn.Conv2d) -> None:
+        super().__init__()
+        if (
+            conv.kernel_size != (3, 3)
+            or conv.stride != (1, 1)
+            or conv.padding != (1, 1)
+            or conv.dilation != (1, 1)
+            or conv.groups != 1
+            or conv.padding_mode != "zeros"
+        ):
+            raise ValueError(f"Winograd F(4x4, 3x3) needs a 3x3/stride 1/padding 1 conv: {conv}")
+        weight = conv.weight.detach()
+        self.in_channels, self.out_channels = conv.in_channels, conv.out_channels
+        self.u: torch.Tensor
+        self.bias: torch.Tensor
+        self.register_buffer("u", transform_kernel(weight))
+        bias = conv.bias.detach() if conv.bias is not None else weight.new_zeros(conv.out_channels)
+        self.register_buffer("bias", bias.clone())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C_in, H, W) → (B, C_out, H, W), channels_last; see :func:`winograd_conv2d`."""
+        return _winograd(x, self.u, self.bias)
+
+    def extra_repr(self) -> str:
+        return f"{self.in_channels}, {self.out_channels}, kernel_size=(3, 3), F(4x4, 3x3)"

@@ -1,0 +1,97 @@
+"""Winograd F(4×4, 3×3): exact in float64, close in bf16, and the runs it makes reach the loss
+of direct convolution."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from painterly import Config, StyleTransfer
+from painterly.config import ConfigError
+from painterly.transfer import WINOGRAD_FROM, resolve_convolution
+from painterly.vgg import VGG19Features
+from painterly.winograd import WinogradConv2d, transform_kernel, winograd_conv2d
+
+from .conftest import CONTENT, STYLE
+
+
+@pytest.mark.parametrize(
+    ("batch", "c_in", "c_out", "height", "width"),
+    [(1, 3, 8, 5, 7), (2, 16, 32, 13, 9), (1, 8, 8, 1, 1), (1, 4, 4, 8, 12)],
+)
+def test_matches_direct_convolution_in_float64(batch, c_in, c_out, height, width) -> None:
+    """Output and input gradient equal F.conv2d's to rounding, for sizes that are and are
+    not multiples of the 4×4 output tile."""
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(c_in, c_out, 3, padding=1).double()
+    x = torch.randn(batch, c_in, height, width, dtype=torch.float64, requires_grad=True)
+    y = WinogradConv2d(conv)(x)
+    expected = conv(x)
+    torch.testing.assert_close(y, expected, rtol=0, atol=1e-12)
+    grad_out = torch.randn_like(expected)
+    (grad,) = torch.autograd.grad((y * grad_out).sum(), x)
+    (expected_grad,) = torch.autograd.grad((expected * grad_out).sum(), x)
+    torch.testing.assert_close(grad, expected_grad, rtol=0, atol=1e-12)
+
+
+def test_bf16_error_on_real_features() -> None:
+    """conv4_2 of VGG19 on real relu4_1 features: a few per cent off the exact result in bf16,
+    the price of 4× fewer products (the module docstring gives ~2.5 %)."""
+    vgg = VGG19Features(up_to=["relu4_1"])
+    image = torch.rand(1, 3, 96, 128, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        features = vgg(image, ["relu4_1"])["relu4_1"].double()
+        full = VGG19Features(up_to=["conv4_2"])
+        kernel = full.convs["conv4_2"].weight.double()
+        exact = F.conv2d(features, kernel, padding=1)
+        u = transform_kernel(kernel, torch.bfloat16)
+        fast = winograd_conv2d(features.bfloat16(), u).double()
+    error = ((fast - exact).norm() / exact.norm()).item()
+    assert 1e-3 < error < 0.05
+
+
+def test_rejects_what_it_cannot_compute() -> None:
+    with pytest.raises(ValueError, match="3x3/stride 1/padding 1"):
+        WinogradConv2d(torch.nn.Conv2d(4, 4, 3, stride=2, padding=1))
+    with pytest.raises(ValueError, match="input channels"):
+        winograd_conv2d(torch.zeros(1, 5, 8, 8), torch.zeros(36, 4, 4))
+    with pytest.raises(ValueError, match="conv layer"):
+        VGG19Features(up_to=["relu1_1"]).use_winograd("relu1_1")
+
+
+def test_auto_picks_winograd_for_bf16_on_cpu_only() -> None:
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert resolve_convolution("auto", "bf16", cpu) == "winograd"
+    assert resolve_convolution("auto", "fp32", cpu) == "direct"
+    assert resolve_convolution("auto", "bf16", cuda) == "direct"
+    assert resolve_convolution("direct", "bf16", cpu) == "direct"
+    with pytest.raises(ConfigError, match="convolution"):
+        Config(convolution="fft")  # type: ignore[arg-type]
+
+
+def test_runner_switches_layers_from_conv3_1() -> None:
+    runner = StyleTransfer(Config(size=64, precision="fp32", convolution="winograd"))
+    kinds = {name: type(conv).__name__ for name, conv in runner.vgg.convs.items()}
+    assert kinds["conv2_2"] == "Conv2d" and kinds[WINOGRAD_FROM] == "WinogradConv2d"
+    assert kinds["conv5_1"] == "WinogradConv2d"
+
+
+def test_winograd_run_reaches_the_direct_loss() -> None:
+    """The same bf16 run with each convolution, both final images judged by the float32 loss
+    with direct convolution: Winograd's extra rounding does not cost the optimisation."""
+    base = Config(size=96, iterations=20, precision="bf16", patience=None, seed=0)
+    judge = StyleTransfer(base.replace(precision="fp32", convolution="direct"))
+    content, style = judge.prepare(CONTENT, STYLE)
+    p, a = judge.targets(content, style)
+    losses = {}
+    for convolution in ("direct", "winograd"):
+        result = StyleTransfer(base.replace(convolution=convolution)).run(CONTENT, STYLE)
+        with torch.no_grad():
+            losses[convolution] = judge._loss(result.image, p, a)[0].item()
+    with torch.no_grad():
+        start = judge._loss(content, p, a)[0].item()
+    assert losses["winograd"] < 0.5 * start
+    # Not worse by more than 5 % (20 steps from the same start: the paths differ by noise,
+    # and here Winograd happens to end 5 % lower).
+    assert losses["winograd"] < 1.05 * losses["direct"]
