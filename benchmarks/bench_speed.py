@@ -76,7 +76,10 @@ def worker(kind: str, size: int, steps: int) -> dict[str, float]:
             _, c, h, wd = f.shape
             m = f.reshape(c, h * wd)
             g = m @ m.t()
-            loss = loss + 1e4 * w * ((g - a[n][0]) ** 2).sum() / (4 * c**2 * (h * wd) ** 2)
+            target = a[n][0].gram
+            assert target is not None
+            beta = runner.config.style_weight
+            loss = loss + beta * w * ((g - target[0]) ** 2).sum() / (4 * c**2 * (h * wd) ** 2)
         loss.backward()
 
     def fast_step() -> None:
