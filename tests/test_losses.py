@@ -139,3 +139,27 @@ def test_gram_gradient_matches_autograd_of_the_formula(channels_last: bool) -> N
     ((x @ x.transpose(1, 2)) * weight).sum().backward()
     assert ref.grad is not None
     torch.testing.assert_close(f.grad.double(), ref.grad, rtol=1e-5, atol=1e-5)
+
+
+def test_bf16_gram_is_float32_and_keeps_only_the_bf16_features() -> None:
+    """A Gram of bf16 features is computed in float32 (as exact as float32 products of the
+    bf16 values allow); for the backward pass it keeps the bf16 features themselves, not a
+    float32 copy (half the memory), and its gradient is within bf16 rounding of float64's."""
+    f64 = torch.relu(_feats(3, c=16, h=24, w=20)).double()
+    f16 = f64.bfloat16().contiguous(memory_format=torch.channels_last).requires_grad_(True)
+    exact = f16.detach().double()
+    m = exact.reshape(16, -1)
+    target = 0.9 * (m @ m.T)
+    saved: list[torch.Tensor] = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        gram = losses.gram_matrix(f16)
+        loss = (gram[0] - target.float()).square().sum()
+    assert gram.dtype == torch.float32
+    torch.testing.assert_close(gram[0].double(), m @ m.T, rtol=1e-6, atol=1e-4)
+    assert not any(t.dtype == torch.float32 and t.numel() >= f16.numel() for t in saved)
+    (grad,) = torch.autograd.grad(loss, f16)
+    exact.requires_grad_(True)
+    m = exact.reshape(16, -1)
+    (expected,) = torch.autograd.grad((m @ m.T - target).square().sum(), exact)
+    assert grad.dtype == torch.bfloat16
+    assert ((grad.double() - expected).norm() / expected.norm()).item() < 1e-2
