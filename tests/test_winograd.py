@@ -35,6 +35,24 @@ def test_matches_direct_convolution_in_float64(batch, c_in, c_out, height, width
     torch.testing.assert_close(grad, expected_grad, rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("band_rows", [1, 2, 3])
+def test_bands_of_tile_rows_change_nothing(monkeypatch: pytest.MonkeyPatch, band_rows) -> None:
+    """Processed in bands of 1, 2 or 3 tile rows (overlapping by 2 pixels in the backward
+    pass's sums), output and gradient still equal direct convolution's in float64."""
+    from painterly import winograd
+
+    monkeypatch.setattr(winograd, "_band_rows", lambda *_: band_rows)
+    torch.manual_seed(1)
+    conv = torch.nn.Conv2d(5, 6, 3, padding=1).double()
+    x = torch.randn(2, 5, 19, 10, dtype=torch.float64, requires_grad=True)
+    y, expected = WinogradConv2d(conv)(x), conv(x)
+    torch.testing.assert_close(y, expected, rtol=0, atol=1e-12)
+    grad_out = torch.randn_like(expected)
+    (grad,) = torch.autograd.grad((y * grad_out).sum(), x)
+    (expected_grad,) = torch.autograd.grad((expected * grad_out).sum(), x)
+    torch.testing.assert_close(grad, expected_grad, rtol=0, atol=1e-12)
+
+
 def test_bf16_error_on_real_features() -> None:
     """conv4_2 of VGG19 on real relu4_1 features: a few per cent off the exact result in bf16,
     the price of 4× fewer products (the module docstring gives ~2.5 %)."""

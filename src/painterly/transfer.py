@@ -296,13 +296,14 @@ class StyleTransfer:
         self.layers = list(dict.fromkeys([*self.content_layers, *self.style_weights]))
         self.vgg = VGG19Features(load_weights(config.weights), config.pooling, up_to=self.layers)
         self.vgg.to(self.device)
+        self.convolution = resolve_convolution(config.convolution, self.precision, self.device)
+        if self.convolution == "winograd":
+            # From the float32 kernels, so that the transforms are rounded to bf16 only once.
+            self.vgg.use_winograd(WINOGRAD_FROM)
         if self.precision == "bf16":
             # bf16 weights rather than autocast: autocast would re-cast the frozen fp32
             # weights at every call. Grams and losses still run in float32 (losses.py).
             self.vgg.to(dtype=torch.bfloat16, memory_format=torch.channels_last)  # type: ignore[call-overload]
-        self.convolution = resolve_convolution(config.convolution, self.precision, self.device)
-        if self.convolution == "winograd":
-            self.vgg.use_winograd(WINOGRAD_FROM)
 
     def _features(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         features: dict[str, torch.Tensor] = self.vgg(image, self.layers)

@@ -141,8 +141,9 @@ class VGG19Features(nn.Module):
         """Compute the convolutions from ``first`` on by Winograd F(4×4, 3×3)
         (:mod:`painterly.winograd`): 4× fewer multiplications, less precision.
 
-        Call it after moving the network to its device and dtype: the kernel transforms are
-        made from the kernels as they are then. Returns the layers switched.
+        The kernel transforms are made from the kernels as they are now, and follow later
+        ``.to(device/dtype)`` calls: switch before casting to bf16, so that the transforms are
+        computed from the float32 kernels and rounded once. Returns the layers switched.
 
         Raises:
             ValueError: ``first`` is not a conv layer.

@@ -96,11 +96,24 @@ def transform_kernel(weight: torch.Tensor, dtype: torch.dtype | None = None) -> 
     return u.reshape(_A * _A, weight.shape[1], weight.shape[0]).to(dtype or weight.dtype)
 
 
+def _band_rows(batch: int, tiles_across: int, channels: int) -> int:
+    """Tile rows per band: the intermediates of one band stay near 64 Ki elements per tile
+    position (a few MB, about what the caches hold), but at least 256 tiles, so that the
+    products are not too thin. Whole-image intermediates made the transforms slower than
+    linear in the pixels: at 1024 px conv3_2 took 121 ms whole, 67 ms in bands, 127 ms direct
+    (bf16, 2 cores; benchmarks/README.md)."""
+    per_row = batch * tiles_across
+    return max(1, -(-256 // per_row), (64 * 1024) // (per_row * channels))
+
+
 def winograd_conv2d(
     x: torch.Tensor, u: torch.Tensor, bias: torch.Tensor | None = None
 ) -> torch.Tensor:
     """3×3 convolution, stride 1, zero padding 1, by Winograd F(4×4, 3×3). Not differentiable
     by itself: :class:`WinogradConv2d` supplies the backward pass.
+
+    The image is processed in bands of tile rows (:func:`_band_rows`), each band's tiles
+    transformed, multiplied and transformed back while they are in cache.
 
     Args:
         x: (B, C_in, H, W), either memory format.
@@ -119,28 +132,34 @@ def winograd_conv2d(
         raise ValueError(f"kernel transform is for {u.shape[1]} input channels, image has {c}")
     c_out = u.shape[2]
     th, tw = -(-h // _M), -(-w // _M)  # tiles down and across
-    tiles = b * th * tw
     # Zero-padded (B, H', W', C) copy: one pixel of padding, plus enough to fill the last tiles.
     padded = x.new_zeros(b, _M * th + 2, _M * tw + 2, c)
     padded[:, 1 : h + 1, 1 : w + 1] = x.permute(0, 2, 3, 1)
     sb, sh, sw, sc = padded.stride()
-    # (6, 6, B, th, tw, C): tile position first, so that each position is one (tiles, C) matrix.
-    d = padded.as_strided((_A, _A, b, th, tw, c), (sh, sw, sb, _M * sh, _M * sw, sc))
-    v = torch.mm(_KRON_B.to(x), d.reshape(_A * _A, tiles * c)).view(_A * _A, tiles, c)
-    del padded, d  # each intermediate is freed as soon as it is used: they are large
-    products = torch.bmm(v, u).view(_A * _A, tiles * c_out)
-    del v
-    if bias is None:
-        y = torch.mm(_KRON_A.to(x), products)
-    else:
-        y = torch.addmm(bias.to(x.dtype).repeat(tiles), _KRON_A.to(x), products)
-    del products
-    # (4, 4, B, th, tw, C_out) → (B, th, 4, tw, 4, C_out) → (B, H, W, C_out)
-    y = y.view(_M, _M, b, th, tw, c_out).permute(2, 3, 0, 4, 1, 5)
-    y = y.reshape(b, _M * th, _M * tw, c_out)
+    out = x.new_empty(b, _M * th, _M * tw, c_out)
+    kron_b, kron_a = _KRON_B.to(x), _KRON_A.to(x)
+    step = _band_rows(b, tw, max(c, c_out))
+    for r0 in range(0, th, step):
+        rows = min(step, th - r0)
+        tiles = b * rows * tw
+        # (6, 6, B, rows, tw, C): tile position first, each position one (tiles, C) matrix.
+        d = padded.as_strided(
+            (_A, _A, b, rows, tw, c),
+            (sh, sw, sb, _M * sh, _M * sw, sc),
+            padded.storage_offset() + _M * r0 * sh,
+        )
+        v = torch.mm(kron_b, d.reshape(_A * _A, tiles * c)).view(_A * _A, tiles, c)
+        products = torch.bmm(v, u).view(_A * _A, tiles * c_out)
+        if bias is None:
+            y = torch.mm(kron_a, products)
+        else:
+            y = torch.addmm(bias.to(x.dtype).repeat(tiles), kron_a, products)
+        # (4, 4, B, rows, tw, C_out) → (B, rows, 4, tw, 4, C_out), the band of the output.
+        band = out[:, _M * r0 : _M * (r0 + rows)].view(b, rows, _M, tw, _M, c_out)
+        band.copy_(y.view(_M, _M, b, rows, tw, c_out).permute(2, 3, 0, 4, 1, 5))
     if _M * th != h or _M * tw != w:
-        y = y[:, :h, :w].contiguous()
-    return y.permute(0, 3, 1, 2)
+        out = out[:, :h, :w].contiguous()
+    return out.permute(0, 3, 1, 2)
 
 
 def winograd_conv2d_input_grad(
@@ -148,7 +167,8 @@ def winograd_conv2d_input_grad(
 ) -> torch.Tensor:
     """The gradient of :func:`winograd_conv2d` with respect to its input: the exact adjoint of
     the computed map, each step of the forward pass transposed in reverse order (untiling →
-    tiling, Aᵀ → A, U → Uᵀ, Bᵀ → B, tiling → summing the overlapping tiles back).
+    tiling, Aᵀ → A, U → Uᵀ, Bᵀ → B, tiling → summing the overlapping tiles back), in the same
+    bands.
 
     Args:
         grad: ∂L/∂y, (B, C_out, H, W), either memory format.
@@ -161,26 +181,30 @@ def winograd_conv2d_input_grad(
     b, c_out, h, w = grad.shape
     c = u.shape[1]
     th, tw = -(-height // _M), -(-width // _M)
-    tiles = b * th * tw
-    # Output tiles: (B, H', W', C_out) zero-extended to whole tiles → (4, 4, B, th, tw, C_out).
+    # Output tiles: (B, H', W', C_out) zero-extended to whole tiles, (B, th, 4, tw, 4, C_out).
     g = grad.new_zeros(b, _M * th, _M * tw, c_out)
     g[:, :h, :w] = grad.permute(0, 2, 3, 1)
-    g = g.view(b, th, _M, tw, _M, c_out).permute(2, 4, 0, 1, 3, 5)
-    d_products = torch.mm(_KRON_A.to(grad).t(), g.reshape(_M * _M, tiles * c_out))
-    del g
-    d_v = torch.bmm(d_products.view(_A * _A, tiles, c_out), u.transpose(1, 2))
-    del d_products
-    d_tiles = torch.mm(_KRON_B.to(grad).t(), d_v.view(_A * _A, tiles * c))
-    del d_v
-    d_tiles = d_tiles.view(_A, _A, b, th, tw, c).permute(2, 3, 0, 4, 1, 5)  # (B, th, 6, tw, 6, C)
+    g = g.view(b, th, _M, tw, _M, c_out)
     # Tiles overlap by 2 pixels: rows 4 and 5 of a tile are rows 0 and 1 of the next one.
     d_padded = grad.new_zeros(b, th + 1, _M, tw + 1, _M, c)
-    for rows, down in ((slice(0, _M), 0), (slice(_M, _A), 1)):
-        for cols, right in ((slice(0, _M), 0), (slice(_M, _A), 1)):
-            n_rows, n_cols = rows.stop - rows.start, cols.stop - cols.start
-            d_padded[:, down : down + th, :n_rows, right : right + tw, :n_cols] += d_tiles[
-                :, :, rows, :, cols
-            ]
+    kron_a_t, kron_b_t = _KRON_A.to(grad).t(), _KRON_B.to(grad).t()
+    u_t = u.transpose(1, 2)
+    step = _band_rows(b, tw, max(c, c_out))
+    for r0 in range(0, th, step):
+        rows = min(step, th - r0)
+        tiles = b * rows * tw
+        g_band = g[:, r0 : r0 + rows].permute(2, 4, 0, 1, 3, 5)  # (4, 4, B, rows, tw, C_out)
+        d_products = torch.mm(kron_a_t, g_band.reshape(_M * _M, tiles * c_out))
+        d_v = torch.bmm(d_products.view(_A * _A, tiles, c_out), u_t)
+        d_tiles = torch.mm(kron_b_t, d_v.view(_A * _A, tiles * c))
+        d_tiles = d_tiles.view(_A, _A, b, rows, tw, c).permute(2, 3, 0, 4, 1, 5)
+        for part, down in ((slice(0, _M), 0), (slice(_M, _A), 1)):
+            for cols, right in ((slice(0, _M), 0), (slice(_M, _A), 1)):
+                n_rows, n_cols = part.stop - part.start, cols.stop - cols.start
+                top = r0 + down
+                d_padded[:, top : top + rows, :n_rows, right : right + tw, :n_cols] += d_tiles[
+                    :, :, part, :, cols
+                ]
     d_padded = d_padded.view(b, _M * (th + 1), _M * (tw + 1), c)
     return d_padded[:, 1 : height + 1, 1 : width + 1].contiguous().permute(0, 3, 1, 2)
 
