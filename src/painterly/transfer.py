@@ -299,7 +299,8 @@ class StyleTransfer:
         self.convolution = resolve_convolution(config.convolution, self.precision, self.device)
         if self.convolution == "winograd":
             # From the float32 kernels, so that the transforms are rounded to bf16 only once.
-            self.vgg.use_winograd(WINOGRAD_FROM)
+            dtype = torch.bfloat16 if self.precision == "bf16" else None
+            self.vgg.use_winograd(WINOGRAD_FROM, dtype)
         if self.precision == "bf16":
             # bf16 weights rather than autocast: autocast would re-cast the frozen fp32
             # weights at every call. Grams and losses still run in float32 (losses.py).

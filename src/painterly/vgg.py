@@ -137,13 +137,14 @@ class VGG19Features(nn.Module):
         self.requires_grad_(False)
         self.eval()
 
-    def use_winograd(self, first: str = "conv3_1") -> list[str]:
+    def use_winograd(self, first: str = "conv3_1", dtype: torch.dtype | None = None) -> list[str]:
         """Compute the convolutions from ``first`` on by Winograd F(4×4, 3×3)
         (:mod:`painterly.winograd`): 4× fewer multiplications, less precision.
 
-        The kernel transforms are made from the kernels as they are now, and follow later
-        ``.to(device/dtype)`` calls: switch before casting to bf16, so that the transforms are
-        computed from the float32 kernels and rounded once. Returns the layers switched.
+        The kernel transforms are made from the kernels as they are now, in ``dtype`` (default:
+        the kernels'), and follow later ``.to(device/dtype)`` calls. For bf16, switch before
+        casting with ``dtype=torch.bfloat16``: the transforms are computed from the float32
+        kernels and rounded once. Returns the layers switched.
 
         Raises:
             ValueError: ``first`` is not a conv layer.
@@ -154,7 +155,7 @@ class VGG19Features(nn.Module):
         for name in CONV_NAMES[CONV_NAMES.index(first) :]:
             conv = self.convs.get(name)
             if isinstance(conv, nn.Conv2d):
-                self.convs[name] = WinogradConv2d(conv)
+                self.convs[name] = WinogradConv2d(conv, dtype)
                 self.add_module(name, self.convs[name])
                 switched.append(name)
         return switched

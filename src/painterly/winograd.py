@@ -238,12 +238,13 @@ class WinogradConv2d(nn.Module):
 
     Args:
         conv: the convolution to replace; kernel 3×3, stride 1, padding 1, no groups/dilation.
+        dtype: of the kernel transform and bias; default the conv's.
 
     Raises:
         ValueError: any other convolution.
     """
 
-    def __init__(self, conv: nn.Conv2d) -> None:
+    def __init__(self, conv: nn.Conv2d, dtype: torch.dtype | None = None) -> None:
         super().__init__()
         if (
             conv.kernel_size != (3, 3)
@@ -258,9 +259,9 @@ class WinogradConv2d(nn.Module):
         self.in_channels, self.out_channels = conv.in_channels, conv.out_channels
         self.u: torch.Tensor
         self.bias: torch.Tensor
-        self.register_buffer("u", transform_kernel(weight))
+        self.register_buffer("u", transform_kernel(weight, dtype))
         bias = conv.bias.detach() if conv.bias is not None else weight.new_zeros(conv.out_channels)
-        self.register_buffer("bias", bias.clone())
+        self.register_buffer("bias", bias.to(dtype or bias.dtype, copy=True))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C_in, H, W) → (B, C_out, H, W), channels_last; see :func:`winograd_conv2d`."""
