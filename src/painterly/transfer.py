@@ -250,8 +250,8 @@ def resolve_precision(name: str, device: torch.device) -> str:
 
 #: The first layer computed by Winograd F(4×4, 3×3) when it is on. Before it, layers have few
 #: channels and many pixels, and the transforms (memory-bound) cost more than the products
-#: save; from here on Winograd is 1.6–2.2× faster per layer in bf16 on this project's CPU
-#: (benchmarks/README.md).
+#: save; from here on Winograd is 1.9–2.6× faster per layer in bf16 on this project's CPU
+#: (benchmarks/bench_winograd.py).
 WINOGRAD_FROM = "conv3_1"
 
 
@@ -810,10 +810,10 @@ def _check_resume(state: RunState, ladder: list[tuple[int, int]], shapes: list[A
 # Peak memory model, fitted to whole-process peaks measured by benchmarks/bench_speed.py on the
 # CPU (2026-11-29: 0.74 / 1.73 GiB at 512 / 1024 px in bf16, 0.96 / 2.22 GiB in fp32), per
 # output pixel for the network's activations and their gradients, plus the optimiser's vectors.
-# Both raised by 500 on 2026-11-30: a whole default 1024 × 768 run peaked at 2.53 GiB with
-# Winograd (its transforms' temporaries), 2.27 GiB with direct bf16 convolutions.
+# Checked on 2026-11-30 with Winograd and the Grams keeping bf16 features: a whole default
+# 1024 × 768 run (L-BFGS history full) peaked at 2.17 GiB; this model says 2.16 GiB.
 _BASE_BYTES = 0.45 * 2**30
-_ACTIVATION_BYTES_PER_PIXEL = {"bf16": 2300, "fp32": 2800}
+_ACTIVATION_BYTES_PER_PIXEL = {"bf16": 1800, "fp32": 2300}
 
 
 def estimate_peak_memory(config: Config, height: int, width: int, precision: str) -> int:

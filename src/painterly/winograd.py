@@ -13,11 +13,11 @@ FLOPs than direct convolution. The matrices are the paper's, from the interpolat
 0, ±1, ±2 and ∞ (section 4.2).
 
 Why here: on a CPU with AVX512-BF16 but no AMX the direct bf16 convolutions of VGG19 already run
-near the matrix units' rate (~430 GFLOP/s on 2 cores, measured), so only less arithmetic makes
-them faster. The transforms are memory-bound, so the trade pays where channels are many and
+at ~430 GFLOP/s on 2 cores (measured), about half the vector units' peak, so only less
+arithmetic makes them much faster. The transforms are memory-bound, so the trade pays where channels are many and
 pixels few: from ``conv3_1`` on (benchmarks/README.md). The price is precision: in bf16 the
-output of one layer differs from the exact convolution by ~2.5 % (relative L2) instead of
-~0.25 % for a direct bf16 convolution — the transforms amplify the rounding of the tile values
+output of one layer differs from the exact convolution by ~2.6 % (relative L2) instead of
+~0.24 % for a direct bf16 convolution — the transforms amplify the rounding of the tile values
 and of the products. The optimisation does not notice (tests/test_winograd.py compares final
 losses, evaluated in float32); float32 runs keep direct convolution.
 
@@ -75,7 +75,8 @@ _KRON_A = torch.kron(_matrix(_AT), _matrix(_AT))  # (16, 36)
 
 
 def transform_kernel(weight: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
-    """Kernels in the Winograd domain, U = G g Gᵀ (Lavin & Gray 2016, eq. 9), in float64.
+    """Kernels in the Winograd domain, U = G g Gᵀ (Lavin & Gray 2016, eq. 9), computed in
+    float64.
 
     Args:
         weight: (C_out, C_in, 3, 3), any float dtype.
@@ -234,7 +235,7 @@ class WinogradConv2d(nn.Module):
     Differentiable with respect to its input only (the kernels are constants): the backward
     pass is the exact adjoint of the forward one (:func:`winograd_conv2d_input_grad`), so the
     optimiser sees the gradient of the function it evaluates. The kernel transform is made
-    once, here, in the conv's dtype and on its device; it takes 4× the memory of the kernel.
+    once, here, in ``dtype`` and on the conv's device; it takes 4× the memory of the kernel.
 
     Args:
         conv: the convolution to replace; kernel 3×3, stride 1, padding 1, no groups/dilation.
