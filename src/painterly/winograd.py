@@ -14,8 +14,8 @@ FLOPs than direct convolution. The matrices are the paper's, from the interpolat
 
 Why here: on a CPU with AVX512-BF16 but no AMX the direct bf16 convolutions of VGG19 already run
 at ~430 GFLOP/s on 2 cores (measured), about half the vector units' peak, so only less
-arithmetic makes them much faster. The transforms are memory-bound, so the trade pays where channels are many and
-pixels few: from ``conv3_1`` on (benchmarks/README.md). The price is precision: in bf16 the
+arithmetic makes them much faster. The transforms are memory-bound, so the trade pays where
+channels are many and pixels few: from ``conv3_1`` on (benchmarks/README.md). The price is precision: in bf16 the
 output of one layer differs from the exact convolution by ~2.6 % (relative L2) instead of
 ~0.24 % for a direct bf16 convolution — the transforms amplify the rounding of the tile values
 and of the products. The optimisation does not notice (tests/test_winograd.py compares final
