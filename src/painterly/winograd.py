@@ -12,14 +12,15 @@ tile then costs 36 multiplications per channel pair instead of 144: the products
 FLOPs than direct convolution. The matrices are the paper's, from the interpolation points
 0, ±1, ±2 and ∞ (section 4.2).
 
-Why here: on a CPU with AVX512-BF16 but no AMX the direct bf16 convolutions of VGG19 already run
-at ~430 GFLOP/s on 2 cores (measured), about half the vector units' peak, so only less
+Why here: on a CPU with AVX512-BF16 but no AMX the direct bf16 convolutions of VGG19 already
+run at ~430 GFLOP/s on 2 cores (measured), about half the vector units' peak, so only less
 arithmetic makes them much faster. The transforms are memory-bound, so the trade pays where
-channels are many and pixels few: from ``conv3_1`` on (benchmarks/README.md). The price is precision: in bf16 the
-output of one layer differs from the exact convolution by ~2.6 % (relative L2) instead of
-~0.24 % for a direct bf16 convolution — the transforms amplify the rounding of the tile values
-and of the products. The optimisation does not notice (tests/test_winograd.py compares final
-losses, evaluated in float32); float32 runs keep direct convolution.
+channels are many and pixels few: from ``conv3_1`` on (benchmarks/README.md). The price is
+precision: in bf16 the output of one layer differs from the exact convolution by ~2.6 %
+(relative L2) instead of ~0.24 % for a direct bf16 convolution, because the transforms amplify
+the rounding of the tile values and of the products. The optimisation does not notice
+(tests/test_winograd.py compares final losses, evaluated in float32); float32 runs keep direct
+convolution.
 
 The kernels are frozen, so their transforms are computed once, in float64. The backward pass
 runs the forward's steps transposed, in reverse order, with the same transformed kernels.
