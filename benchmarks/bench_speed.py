@@ -117,20 +117,14 @@ def _run_worker(kind: str, size: int, steps: int) -> dict[str, float]:
 
 
 def _fp32_losses(images: list[Path]) -> list[float]:
-    """The default preset's loss of each picture, evaluated in float32 with direct
-    convolutions at 512 px: the precision gap of the fast path, measured on what it outputs."""
-    from painterly import Config, StyleTransfer
-    from painterly.images import load_image, resize_to
+    """The default preset's loss of each picture, in float32 with direct convolutions at 512 px:
+    the fast path's precision gap, measured on what it outputs."""
+    from judge import fp32_judge
 
-    judge = StyleTransfer(Config(size=512, precision="fp32", convolution="direct"))
-    content, style = judge.prepare(CONTENT, STYLE)
-    p, a = judge.targets(content, style)
-    height, width = content.shape[-2:]
-    with torch.no_grad():
-        return [
-            judge._loss(resize_to(load_image(image), height, width), p, a)[0].item()
-            for image in images
-        ]
+    from painterly.images import load_image
+
+    loss = fp32_judge(CONTENT, STYLE, 512)
+    return [loss(load_image(image)) for image in images]
 
 
 def _wall(cmd: list[str]) -> float:

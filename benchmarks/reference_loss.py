@@ -22,9 +22,9 @@ import platform
 from pathlib import Path
 
 import torch
+from judge import fp32_judge
 
 from painterly import Config, StepEvent, StyleTransfer
-from painterly.images import resize_to
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTENT = ROOT / "examples" / "content" / "tubingen.jpg"
@@ -39,14 +39,7 @@ def main() -> None:
     parser.add_argument("--extra", type=int, help="also run the default for N steps, no patience")
     args = parser.parse_args()
 
-    judge = StyleTransfer(Config(size=args.size, precision="fp32", seed=0))
-    content, style = judge.prepare(CONTENT, STYLE)
-    p, a = judge.targets(content, style)
-    height, width = content.shape[-2:]
-
-    def fp32_loss(image: torch.Tensor) -> float:
-        with torch.no_grad():
-            return judge._loss(resize_to(image, height, width), p, a)[0].item()
+    fp32_loss = fp32_judge(CONTENT, STYLE, args.size)
 
     def trace(cfg: Config) -> list[dict[str, float]]:
         points: list[dict[str, float]] = []
@@ -69,6 +62,10 @@ def main() -> None:
     if args.reference:
         stored = json.loads(args.reference.read_text())
         reference_cfg = Config.from_dict(stored["reference"]["config"])
+        if reference_cfg.size != args.size:
+            parser.error(
+                f"{args.reference} is a {reference_cfg.size} px reference, not {args.size}"
+            )
         reference = stored["reference"]["trace"]
         print(f"reference from {args.reference} ({stored['date']}): {reference[-1]['loss']:.4e}")
     else:

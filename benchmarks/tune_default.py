@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from judge import fp32_judge
 
 from painterly import Config, StyleTransfer
-from painterly.images import resize_to
 from painterly.transfer import StepEvent
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,14 +45,7 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", default=None, help="substrings of recipe names")
     args = parser.parse_args()
 
-    judge = StyleTransfer(Config(size=args.size, precision="fp32", seed=0))
-    content, style = judge.prepare(CONTENT, STYLE)
-    p, a = judge.targets(content, style)
-    height, width = content.shape[-2:]
-
-    def fp32_loss(image: torch.Tensor) -> float:
-        with torch.no_grad():
-            return judge._loss(resize_to(image, height, width), p, a)[0].item()
+    fp32_loss = fp32_judge(CONTENT, STYLE, args.size)
 
     print(f"{args.size} px, {CONTENT.name} + {STYLE.name}; loss: default preset's, fp32, full size")
     for name, changes in RECIPES.items():
