@@ -21,6 +21,7 @@ import torch
 from PIL import Image
 
 from painterly import cli
+from painterly.cli import common
 from painterly.config import Config
 from painterly.images import ImageError, load_image
 from painterly.transfer import StyleTransfer
@@ -117,7 +118,7 @@ def no_model(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("the model was loaded: the error came too late")
 
-    monkeypatch.setattr(cli, "StyleTransfer", refuse)
+    monkeypatch.setattr(common, "StyleTransfer", refuse)
 
 
 def _pixels(path: Path) -> np.ndarray:
@@ -285,12 +286,12 @@ def test_bad_output_names_exit_2_before_the_model_and_good_ones_are_accepted(
     folder, _ = bug_inputs
     case = json.loads((folder / "B24_output_name_cases.json").read_text())
     head = ["stylize", str(folder / case["content"]), str(folder / case["style"]), "-o"]
-    real = cli.StyleTransfer
-    monkeypatch.setattr(cli, "StyleTransfer", None)  # calling it would raise TypeError
+    real = common.StyleTransfer
+    monkeypatch.setattr(common, "StyleTransfer", None)  # calling it would raise TypeError
     for name in case["reject_before_compute"]:
         assert cli.main([*head, str(folder / "b24" / name), *QUICK]) == 2, name
         assert ".png" in capsys.readouterr().err  # the message lists what works
-    monkeypatch.setattr(cli, "StyleTransfer", real)
+    monkeypatch.setattr(common, "StyleTransfer", real)
     for name in case["accept"]:
         assert cli.main([*head, str(folder / "b24" / name), *QUICK]) == 0, name
         assert (folder / "b24" / name).exists()

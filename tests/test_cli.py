@@ -13,7 +13,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from painterly import cli
+from painterly import cli, job
+from painterly.cli import common
+from painterly.cli.options import config_from_args
 from painterly.sheet import sheet_size
 
 from .conftest import CONTENT, STYLE
@@ -198,7 +200,7 @@ def test_near_constant_output_is_reported(
 def test_a_run_too_big_for_memory_is_refused_with_a_size_that_fits(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(cli, "_available_memory", lambda device: 2**30)  # 1 GiB free
+    monkeypatch.setattr(job, "available_memory", lambda *device: 2**30)  # 1 GiB free
     out = tmp_path / "o.png"
     code = cli.main(["stylize", str(CONTENT), str(STYLE), "-o", str(out), "--size", "2048", "-q"])
     assert code == 3 and not out.exists()
@@ -212,11 +214,11 @@ def test_patience_none_really_switches_the_rule_off() -> None:
     args = cli.build_parser().parse_args(
         ["stylize", "c.jpg", "s.jpg", "-o", "o.png", "--patience", "none", "--seed", "1"]
     )
-    assert cli._config(args).patience is None
+    assert config_from_args(args).patience is None
     args = cli.build_parser().parse_args(
         ["stylize", "c.jpg", "s.jpg", "-o", "o.png", "--patience", "7"]
     )
-    assert cli._config(args).patience == 7
+    assert config_from_args(args).patience == 7
 
 
 def test_a_non_finite_loss_exits_4_and_saves_a_finite_image(
@@ -258,7 +260,7 @@ def test_keep_alpha_needs_transparency_and_a_format_that_holds_it(
 def test_downscale_to_fit_paints_at_a_size_that_fits(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(cli, "_available_memory", lambda device: int(0.6 * 2**30))
+    monkeypatch.setattr(job, "available_memory", lambda *device: int(0.6 * 2**30))
     out = tmp_path / "o.png"
     args = ["stylize", str(CONTENT), str(STYLE), "-o", str(out), "--iterations", "1", "-q"]
     assert cli.main([*args, "--size", "2048", "--downscale-to-fit"]) == 0
@@ -270,7 +272,7 @@ def test_downscale_to_fit_paints_at_a_size_that_fits(
 def test_no_file_the_run_writes_may_be_one_it_reads(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(cli, "StyleTransfer", None)  # the model must not be reached
+    monkeypatch.setattr(common, "StyleTransfer", None)  # the model must not be reached
     photo = tmp_path / "photo.png"
     Image.open(CONTENT).save(photo)
     start = tmp_path / "start.png"

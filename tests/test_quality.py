@@ -17,6 +17,8 @@ import torch
 from PIL import Image
 
 from painterly import cli, color, losses
+from painterly.cli import common
+from painterly.cli.options import config_from_args
 from painterly.config import Config, ConfigError
 from painterly.images import load_image, resize_to, to_pil
 from painterly.transfer import StepEvent, StyleTransfer
@@ -345,7 +347,7 @@ def test_bad_quality_options_exit_2_before_the_model_loads(
     def no_model(*args: object, **kwargs: object) -> None:
         raise AssertionError("the model was loaded")
 
-    monkeypatch.setattr(cli, "StyleTransfer", no_model)
+    monkeypatch.setattr(common, "StyleTransfer", no_model)
     argv = ["stylize", str(CONTENT), str(STYLE), str(WAVE), "-o", str(tmp_path / "o.png")]
     try:
         code = cli.main([*argv, *extra])
@@ -370,4 +372,4 @@ def test_coarse_to_fine_is_automatic_above_1024_px() -> None:
     args = cli.build_parser().parse_args(
         ["stylize", "c.jpg", "s.jpg", "-o", "o.png", "--scales", "auto"]
     )
-    assert cli._config(args, seed=0).scales is None
+    assert config_from_args(args, seed=0).scales is None

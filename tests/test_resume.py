@@ -23,6 +23,7 @@ from painterly.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
+from painterly.cli import common
 from painterly.config import Config
 from painterly.transfer import RunState, StepEvent, StyleTransfer
 
@@ -207,13 +208,13 @@ def test_resume_refuses_a_changed_input(tmp_path: Path, capsys: pytest.CaptureFi
 
 
 def test_a_second_signal_stops_at_once() -> None:
-    with cli._Signals() as signals:
+    with common.Signals() as signals:
         signals._handle(signal.SIGINT, None)
         assert signals.received == signal.SIGINT  # the first only asks
         with pytest.raises(KeyboardInterrupt):
             signals._handle(signal.SIGINT, None)
-    with cli._Signals() as signals:
+    with common.Signals() as signals:
         signals._handle(signal.SIGTERM, None)
-        with pytest.raises(cli._Terminated):
+        with pytest.raises(common.Terminated):
             signals._handle(signal.SIGTERM, None)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored

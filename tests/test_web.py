@@ -370,7 +370,7 @@ def test_pages_of_other_sites_cannot_queue_jobs_or_upload(client: TestClient) ->
 def test_a_run_that_would_not_fit_in_memory_is_refused_before_compute(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(jobs, "available_memory", lambda device: int(0.7 * 2**30))
+    monkeypatch.setattr(jobs, "available_memory", lambda *device: int(0.7 * 2**30))
     body = {"content": "content-tubingen", "style": "style-starry_night", "size": 1024}
     job = client.post("/api/jobs", json=body).json()
     status = _wait(client, job["id"])

@@ -25,16 +25,20 @@ Presets (:data:`PRESETS`):
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import re
+import types
+import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .losses import Normalization
-from .vgg import Pooling, layer_stride, resolve_layer
+from .layers import layer_stride, resolve_layer
 
-__all__ = ["INIT_KEYWORDS", "PRESETS", "Config", "ConfigError"]
+__all__ = ["INIT_KEYWORDS", "PRESETS", "Config", "ConfigError", "OptionSpec", "command_options"]
 
+Normalization = Literal["paper", "blog"]
+Pooling = Literal["max", "avg"]
 Optimizer = Literal["lbfgs", "adam"]
 Precision = Literal["auto", "fp32", "bf16"]
 Convolution = Literal["auto", "direct", "winograd"]
@@ -52,6 +56,37 @@ _STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
 class ConfigError(ValueError):
     """An option has an invalid value or conflicts with another option."""
+
+
+def _option(default: Any, help: str, *, metavar: str | None = None, word: str | None = None) -> Any:
+    """A Config field that is also a command-line option (``--field-name``): its help text, its
+    metavar and, for an optional number, the word that means ``None`` (``--patience none``)."""
+    metadata = {"help": help, "metavar": metavar, "word": word}
+    return field(default=default, metadata=metadata)
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """One command-line option derived from a :class:`Config` field.
+
+    Attributes:
+        name: the field's name (``style_weight``); flag: ``--style-weight``.
+        kind: ``"int"``, ``"float"``, ``"str"``, ``"bool"``, ``"choice"`` or ``"list"``.
+        item: for ``"list"``, the element type's name (``"str"``, ``"float"``, ``"int"``).
+        choices: for ``"choice"``, the allowed values.
+        word: for an optional number, the word that stands for ``None`` (``"none"``, ``"auto"``).
+        default: the field's default; help, metavar: as shown by ``--help``.
+    """
+
+    name: str
+    flag: str
+    kind: str
+    help: str
+    metavar: str | None = None
+    item: str | None = None
+    choices: tuple[str, ...] = ()
+    word: str | None = None
+    default: Any = None
 
 
 @dataclass
@@ -114,39 +149,61 @@ class Config:
             which is then the saved result and the start of the next scale.
     """
 
-    size: int = 512
-    iterations: int = 150
-    content_weight: float = 1.0
-    style_weight: float = 1e3
-    tv_weight: float = 0.0
-    content_layers: tuple[str, ...] = ("relu4_2",)
-    style_layers: tuple[str, ...] = _STYLE_LAYERS
-    style_layer_weights: tuple[float, ...] | None = None
-    normalization: Normalization = "paper"
-    optimizer: Optimizer = "lbfgs"
-    learning_rate: float = 1.0
+    size: int = _option(512, "longest side of the output", metavar="PX")
+    iterations: int = _option(150, "optimiser steps", metavar="N")
+    content_weight: float = _option(1.0, "α", metavar="ALPHA")
+    style_weight: float = _option(1e3, "β", metavar="BETA")
+    tv_weight: float = _option(0.0, "total variation weight", metavar="W")
+    content_layers: tuple[str, ...] = _option(("relu4_2",), "content layers", metavar="L1,L2")
+    style_layers: tuple[str, ...] = _option(_STYLE_LAYERS, "style layers", metavar="L1,L2")
+    style_layer_weights: tuple[float, ...] | None = _option(
+        None, "w_l per style layer (default equal)", metavar="W1,W2"
+    )
+    normalization: Normalization = _option("paper", "normalization")
+    optimizer: Optimizer = _option("lbfgs", "optimizer")
+    learning_rate: float = _option(1.0, "learning rate", metavar="LR")
     adam_beta1: float = 0.9
     adam_beta2: float = 0.999
     adam_eps: float = 1e-8
     lbfgs_history: int = 20
-    line_search: bool = False
-    init: str = "content"
-    pooling: Pooling = "max"
-    precision: Precision = "auto"
-    convolution: Convolution = "auto"
-    device: str = "auto"
-    weights: str = "embedded"
-    seed: int | None = None
-    scales: int | None = None
-    scale_iterations: tuple[int, ...] | None = None
-    patience: int | None = 50
-    tolerance: float = 1e-3
-    preserve_colors: PreserveColors = "none"
-    style_blend_weights: tuple[float, ...] | None = None
-    style_scale: float = 1.0
-    style_masks: tuple[str, ...] | None = None
-    style_loss: StyleStatistic = "gram"
-    ema_decay: float = 0.0
+    line_search: bool = _option(False, "line search")
+    init: str = _option("content", "init", metavar="content|noise|style|FILE")
+    pooling: Pooling = _option("max", "pooling")
+    precision: Precision = _option("auto", "precision")
+    convolution: Convolution = _option(
+        "auto", "winograd: fewer FLOPs, less precise; auto: winograd for bf16 on a CPU"
+    )
+    device: str = _option("auto", "device", metavar="auto|cpu|cuda[:N]")
+    threads: int | None = _option(
+        None,
+        "CPU threads (default: the physical cores torch sees)",
+        metavar="N",
+    )
+    weights: str = _option("embedded", "weights", metavar="embedded|torchvision|FILE")
+    seed: int | None = _option(None, "noise seed (default: random, always printed)")
+    scales: int | None = _option(
+        None,
+        "coarse-to-fine scales; auto: 1 up to 1024 px, more above",
+        metavar="N|auto",
+        word="auto",
+    )
+    scale_iterations: tuple[int, ...] | None = _option(
+        None, "steps per scale, coarse to fine", metavar="N1,N2"
+    )
+    patience: int | None = _option(
+        50, "stop after N steps without progress", metavar="N|none", word="none"
+    )
+    tolerance: float = _option(1e-3, "relative improvement that counts")
+    preserve_colors: PreserveColors = _option("none", "keep the photo's colours")
+    style_blend_weights: tuple[float, ...] | None = _option(
+        None, "one weight per style (normalised)", metavar="W1,W2"
+    )
+    style_scale: float = _option(1.0, "style's longest side / output's", metavar="S")
+    style_masks: tuple[str, ...] | None = _option(
+        None, "one mask image per style (white: here)", metavar="M1,M2"
+    )
+    style_loss: StyleStatistic = _option("gram", "style statistic")
+    ema_decay: float = _option(0.0, "average the iterates (0: off; e.g. 0.9)", metavar="D")
     preset: str = field(default="default", compare=False)
 
     def __post_init__(self) -> None:
@@ -257,97 +314,152 @@ class Config:
         Raises:
             ConfigError: the first problem found, in words a user can act on.
         """
-        _positive_int("size", self.size)
-        _nonnegative_int("iterations", self.iterations)
-        for name in ("content_weight", "style_weight", "tv_weight"):
-            _nonnegative_float(name, getattr(self, name))
-        for name in ("learning_rate", "adam_eps"):
-            _nonnegative_float(name, getattr(self, name))
-            if getattr(self, name) == 0:
-                raise ConfigError(f"{name} must be > 0")
-        _nonnegative_float("tolerance", self.tolerance)
-        if self.tolerance >= 1:
+        for check in _CHECKS:
+            check(self)
+
+
+def _check_numbers(c: Config) -> None:
+    _positive_int("size", c.size)
+    _nonnegative_int("iterations", c.iterations)
+    for name in ("content_weight", "style_weight", "tv_weight"):
+        _nonnegative_float(name, getattr(c, name))
+    for name in ("learning_rate", "adam_eps"):
+        _nonnegative_float(name, getattr(c, name))
+        if getattr(c, name) == 0:
+            raise ConfigError(f"{name} must be > 0")
+    _nonnegative_float("tolerance", c.tolerance)
+    if c.tolerance >= 1:
+        raise ConfigError(f"tolerance is a relative improvement in [0, 1), got {c.tolerance}")
+    for name in ("adam_beta1", "adam_beta2"):
+        value = getattr(c, name)
+        if not (isinstance(value, int | float) and 0 <= value < 1):
+            raise ConfigError(f"{name} must be in [0, 1), got {value!r}")
+    _positive_int("lbfgs_history", c.lbfgs_history)
+    if c.patience is not None:
+        _positive_int("patience", c.patience)
+    if c.threads is not None:
+        _positive_int("threads", c.threads)
+    if c.seed is not None and not (
+        isinstance(c.seed, int) and 0 <= c.seed < 2**63 and not isinstance(c.seed, bool)
+    ):
+        raise ConfigError(f"seed must be a non-negative integer, got {c.seed!r}")
+    _nonnegative_float("ema_decay", c.ema_decay)
+    if c.ema_decay >= 1:
+        raise ConfigError(f"ema_decay must be in [0, 1) (0 = off), got {c.ema_decay}")
+
+
+def _check_layers(c: Config) -> None:
+    if not c.content_layers and not c.style_layers:
+        raise ConfigError("give at least one content or style layer")
+    for layers in (c.content_layers, c.style_layers):
+        try:
+            canonical = [resolve_layer(n) for n in layers]
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        if len(set(canonical)) != len(canonical):
+            raise ConfigError(f"a layer is listed twice in {', '.join(layers)}")
+    if c.style_layer_weights is not None:
+        if len(c.style_layer_weights) != len(c.style_layers):
             raise ConfigError(
-                f"tolerance is a relative improvement in [0, 1), got {self.tolerance}"
+                f"{len(c.style_layer_weights)} style layer weights for "
+                f"{len(c.style_layers)} style layers"
             )
-        for name in ("adam_beta1", "adam_beta2"):
-            value = getattr(self, name)
-            if not (isinstance(value, int | float) and 0 <= value < 1):
-                raise ConfigError(f"{name} must be in [0, 1), got {value!r}")
-        _positive_int("lbfgs_history", self.lbfgs_history)
-        if self.patience is not None:
-            _positive_int("patience", self.patience)
-        if not self.content_layers and not self.style_layers:
-            raise ConfigError("give at least one content or style layer")
-        for layers in (self.content_layers, self.style_layers):
-            try:
-                canonical = [resolve_layer(n) for n in layers]
-            except ValueError as exc:
-                raise ConfigError(str(exc)) from None
-            if len(set(canonical)) != len(canonical):
-                raise ConfigError(f"a layer is listed twice in {', '.join(layers)}")
-        if self.style_layer_weights is not None:
-            if len(self.style_layer_weights) != len(self.style_layers):
-                raise ConfigError(
-                    f"{len(self.style_layer_weights)} style layer weights for "
-                    f"{len(self.style_layers)} style layers"
-                )
-            for w in self.style_layer_weights:
-                _nonnegative_float("a style layer weight", w)
-        _choice("normalization", self.normalization, ("paper", "blog"))
-        _choice("optimizer", self.optimizer, ("lbfgs", "adam"))
-        _choice("pooling", self.pooling, ("max", "avg"))
-        _choice("precision", self.precision, ("auto", "fp32", "bf16"))
-        _choice("convolution", self.convolution, ("auto", "direct", "winograd"))
-        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", str(self.device)):
-            raise ConfigError(f"device must be auto, cpu, cuda or cuda:N, not {self.device!r}")
-        if self.seed is not None and not (
-            isinstance(self.seed, int)
-            and 0 <= self.seed < 2**63
-            and not isinstance(self.seed, bool)
-        ):
-            raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
-        if not self.init:
-            raise ConfigError("init must be content, noise, style or an image path")
-        if self.line_search and self.optimizer != "lbfgs":
-            raise ConfigError("line_search applies to the lbfgs optimizer only")
-        if self.scales is not None:
-            _positive_int("scales", self.scales)
-        if self.scale_iterations is not None:
-            if len(self.scale_iterations) != self.scale_count:
-                raise ConfigError(
-                    f"{len(self.scale_iterations)} scale iterations for {self.scale_count} scales"
-                )
-            for n in self.scale_iterations:
-                _nonnegative_int("a scale's iterations", n)
-        _choice("preserve_colors", self.preserve_colors, ("none", "luminance", "histogram"))
-        _choice("style_loss", self.style_loss, ("gram", "w2"))
-        if self.style_blend_weights is not None:
-            for w in self.style_blend_weights:
-                _nonnegative_float("a style blend weight", w)
-            if not self.style_blend_weights or sum(self.style_blend_weights) <= 0:
-                raise ConfigError("style blend weights must have a positive sum")
-        _nonnegative_float("style_scale", self.style_scale)
-        if not 0 < self.style_scale <= 8:
-            raise ConfigError(f"style_scale must be in (0, 8], got {self.style_scale!r}")
-        if self.style_masks is not None:
-            if not self.style_masks or not all(self.style_masks):
-                raise ConfigError("style_masks must be one image path per style image")
-            if self.style_blend_weights is not None:
-                raise ConfigError(
-                    "give style_masks or style_blend_weights, not both: with masks each "
-                    "style has its own region"
-                )
-        _nonnegative_float("ema_decay", self.ema_decay)
-        if self.ema_decay >= 1:
-            raise ConfigError(f"ema_decay must be in [0, 1) (0 = off), got {self.ema_decay}")
-        smallest = self.ladder[0][0]
-        if smallest < self.min_side:
-            where = " at the first scale" if self.scale_count > 1 else ""
+        for w in c.style_layer_weights:
+            _nonnegative_float("a style layer weight", w)
+
+
+def _check_choices(c: Config) -> None:
+    for spec in command_options():
+        if spec.kind == "choice":
+            _choice(spec.name, getattr(c, spec.name), spec.choices)
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", str(c.device)):
+        raise ConfigError(f"device must be auto, cpu, cuda or cuda:N, not {c.device!r}")
+    if not c.init:
+        raise ConfigError("init must be content, noise, style or an image path")
+    if c.line_search and c.optimizer != "lbfgs":
+        raise ConfigError("line_search applies to the lbfgs optimizer only")
+
+
+def _check_styles(c: Config) -> None:
+    if c.style_blend_weights is not None:
+        for w in c.style_blend_weights:
+            _nonnegative_float("a style blend weight", w)
+        if not c.style_blend_weights or sum(c.style_blend_weights) <= 0:
+            raise ConfigError("style blend weights must have a positive sum")
+    _nonnegative_float("style_scale", c.style_scale)
+    if not 0 < c.style_scale <= 8:
+        raise ConfigError(f"style_scale must be in (0, 8], got {c.style_scale!r}")
+    if c.style_masks is not None:
+        if not c.style_masks or not all(c.style_masks):
+            raise ConfigError("style_masks must be one image path per style image")
+        if c.style_blend_weights is not None:
             raise ConfigError(
-                f"size {smallest} px{where} is below "
-                f"{self.min_side} px, the least the deepest layer needs"
+                "give style_masks or style_blend_weights, not both: with masks each "
+                "style has its own region"
             )
+
+
+def _check_ladder(c: Config) -> None:
+    if c.scales is not None:
+        _positive_int("scales", c.scales)
+    if c.scale_iterations is not None:
+        if len(c.scale_iterations) != c.scale_count:
+            raise ConfigError(
+                f"{len(c.scale_iterations)} scale iterations for {c.scale_count} scales"
+            )
+        for n in c.scale_iterations:
+            _nonnegative_int("a scale's iterations", n)
+    smallest = c.ladder[0][0]
+    if smallest < c.min_side:
+        where = " at the first scale" if c.scale_count > 1 else ""
+        raise ConfigError(
+            f"size {smallest} px{where} is below {c.min_side} px, the least the deepest layer needs"
+        )
+
+
+_CHECKS = (_check_numbers, _check_layers, _check_choices, _check_styles, _check_ladder)
+
+
+@functools.cache
+def command_options() -> tuple[OptionSpec, ...]:
+    """The command-line options, one per :class:`Config` field that declares a help text, in
+    field order, with their kinds read from the fields' type annotations: the one table that
+    ``painterly stylize --help``, the parser and the README's option table come from."""
+    hints = typing.get_type_hints(Config)
+    specs = []
+    defaults = Config.__dataclass_fields__
+    for f in dataclasses.fields(Config):
+        if "help" not in f.metadata:
+            continue
+        kind, item, choices = _kind(hints[f.name])
+        specs.append(
+            OptionSpec(
+                name=f.name,
+                flag="--" + f.name.replace("_", "-"),
+                kind=kind,
+                help=f.metadata["help"],
+                metavar=f.metadata["metavar"],
+                item=item,
+                choices=choices,
+                word=f.metadata["word"],
+                default=defaults[f.name].default,
+            )
+        )
+    return tuple(specs)
+
+
+def _kind(hint: Any) -> tuple[str, str | None, tuple[str, ...]]:
+    """(kind, list item type, choices) of a field's type: ``int | None`` is an int, a
+    ``Literal`` a choice, ``tuple[float, ...]`` a list of floats."""
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        hint = args[0]
+        args = list(typing.get_args(hint))
+    if typing.get_origin(hint) is Literal:
+        return "choice", None, tuple(args)
+    if typing.get_origin(hint) is tuple:
+        return "list", args[0].__name__, ()
+    return hint.__name__, None, ()
 
 
 def _check_names(options: dict[str, Any]) -> None:

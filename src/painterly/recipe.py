@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import importlib.metadata
 import json
 import os
 import platform
@@ -33,6 +34,7 @@ __all__ = [
     "RecipeError",
     "input_record",
     "make_recipe",
+    "painterly_version",
     "pixels_digest",
     "read_recipe",
     "recipe_config",
@@ -95,7 +97,6 @@ def make_recipe(
     The config is stored as resolved: ``seed``, ``precision`` and ``device`` as the run used
     them, file options (``init``, ``weights``, ``style_masks``) as absolute paths.
     """
-    from . import __version__
     from .weights import load_weights
 
     resolved = config.replace(seed=seed, precision=precision, device=device)
@@ -115,7 +116,7 @@ def make_recipe(
         "inputs": inputs,
         "weights": {"source": weights.source, "sha256": weights.sha256},
         "versions": {
-            "painterly": __version__,
+            "painterly": painterly_version(),
             "torch": torch.__version__,
             "python": platform.python_version(),
         },
@@ -129,6 +130,14 @@ def make_recipe(
             "complete": stop_reason not in ("interrupted", "stopped", "non-finite"),
         },
     }
+
+
+def painterly_version() -> str:
+    """This painterly's version ("0.0.0" when run from a source tree that is not installed)."""
+    try:
+        return importlib.metadata.version("painterly")
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover
+        return "0.0.0"
 
 
 def sidecar_path(path: str | os.PathLike[str]) -> Path:

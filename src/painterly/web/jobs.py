@@ -31,9 +31,11 @@ from typing import Any, Literal
 import torch
 from PIL import Image
 
-from ..cli import _available_memory as available_memory  # the CLI's memory check, reused
 from ..config import Config, ConfigError
 from ..images import ImageError, load_image, resize_longest, to_pil
+from ..job import Job as PaintJob
+from ..job import StopRequest
+from ..memory import NotEnoughMemoryError, available_memory, check_memory
 from ..recipe import embed_options
 from ..transfer import (
     NonFiniteLossError,
@@ -41,7 +43,6 @@ from ..transfer import (
     StepEvent,
     StyleTransfer,
     TransferInterrupted,
-    estimate_peak_memory,
 )
 from ..weights import WeightsError
 
@@ -363,13 +364,18 @@ class Job:
     style_loss: float | None = None
     elapsed: float = 0.0
     started: float | None = None
-    stop_requested: bool = False
+    stop: StopRequest = field(default_factory=StopRequest)
     frame: bytes | None = None  # PNG of the latest live image
     frame_version: int = 0
     frame_step: int = 0
     result: bytes | None = None  # PNG of the final (best) image
     result_size: tuple[int, int] | None = None
     losses: list[dict[str, Any]] = field(default_factory=list)  # per step, for the plot
+
+    @property
+    def stop_requested(self) -> bool:
+        """True once Stop was pressed (or the app is closing)."""
+        return self.stop.requested
 
     @property
     def finished(self) -> bool:
@@ -386,25 +392,31 @@ class Job:
 def _memory_problem(runner: StyleTransfer, job: Job) -> str | None:
     """Words for the page when the run would not fit in the memory available, else None.
 
-    The same estimate as the command line's (``estimate_peak_memory``), made before compute.
+    The same check as the command line's (:func:`painterly.memory.check_memory`), before compute.
     """
     h, w = job.content.tensor.shape[-2:]
-    scale = job.config.size / max(h, w)
-    height, width = max(1, round(h * scale)), max(1, round(w * scale))
-    need = estimate_peak_memory(job.config, height, width, runner.precision)
-    have = available_memory(runner.device)
-    if have is None or need <= have:
-        return None
-    fixed = estimate_peak_memory(job.config, 0, 0, runner.precision)
-    fits = int(job.config.size * math.sqrt(max(have - fixed, 0) / max(need - fixed, 1)))
-    gib = 2**30
-    words = (
-        f"Not enough memory for {job.config.size} px on this computer (it needs about "
-        f"{need / gib:.1f} GB, {have / gib:.1f} GB is free)"
-    )
-    if fits < LIMITS.size_min:
-        return f"{words}: close other programs and try again."
-    return f"{words}: choose {fits // 16 * 16} px or less."
+    have = available_memory(runner.device.type, runner.device.index)
+    try:
+        check_memory(job.config, runner.precision, (int(w), int(h)), have)
+    except NotEnoughMemoryError as exc:
+        check, gib = exc.check, 2**30
+        words = (
+            f"Not enough memory for {job.config.size} px on this computer (it needs about "
+            f"{check.need / gib:.1f} GB, {(check.have or 0) / gib:.1f} GB is free)"
+        )
+        if check.fits < LIMITS.size_min:
+            return f"{words}: close other programs and try again."
+        return f"{words}: choose {check.fits} px or less."
+    return None
+
+
+def _ending(result: Result) -> tuple[str, str]:
+    """The job's final state and the page's sentence for a run that returned."""
+    if result.stop_reason == "stopped":
+        return "stopped", f"Stopped at step {result.steps}; kept the best image."
+    if result.stop_reason == "converged":
+        return "done", f"Finished after {result.steps} steps: the picture stopped changing."
+    return "done", f"Finished: {result.steps} steps in {result.elapsed:.0f} s."
 
 
 class JobQueue:
@@ -493,7 +505,7 @@ class JobQueue:
                 self._waiting.remove(job)
                 job.state, job.message = "cancelled", "Cancelled before it started."
             else:
-                job.stop_requested = True
+                job.stop.request("web")
             self._cond.notify_all()
             return job
 
@@ -553,7 +565,7 @@ class JobQueue:
                 job.state, job.message = "cancelled", "The app was shut down."
             self._waiting.clear()
             if self._running is not None:
-                self._running.stop_requested = True
+                self._running.stop.request("shutdown")
             self._cond.notify_all()
         self._thread.join(timeout)
 
@@ -614,13 +626,51 @@ class JobQueue:
         return self._runner
 
     def _run(self, job: Job) -> None:
+        try:
+            runner = self._runner_for(job.config)
+            if (words := _memory_problem(runner, job)) is not None:
+                self._finish(job, "failed", words)
+                return
+            with self._cond:
+                if job.stop_requested:
+                    self._finish(job, "stopped", "Stopped before the first step.")
+                    return
+                job.message = "Painting…"
+            result = self._paint(runner, job)
+        except (TransferInterrupted, NonFiniteLossError) as exc:
+            self._store_result(job, exc.result)
+            reason = (
+                "The picture went wrong (the loss became infinite); the best image before "
+                "that is kept. Try a lower style strength."
+                if isinstance(exc, NonFiniteLossError)
+                else "Interrupted; the best image so far is kept."
+            )
+            self._finish(job, "stopped" if exc.result.steps else "failed", reason)
+            return
+        except (ConfigError, ImageError, WeightsError) as exc:
+            self._finish(job, "failed", f"This picture cannot be painted: {exc}")
+            return
+        except MemoryError:
+            self._finish(job, "failed", "Not enough memory for this size; choose a smaller one.")
+            return
+        self._store_result(job, result)
+        self._finish(job, *_ending(result))
+
+    def _paint(self, runner: StyleTransfer, job: Job) -> Result:
+        """The run itself, through the job runner (no output file: the result stays here)."""
+        painting = PaintJob(job.config, job.content.tensor, [job.style.tensor], stop=job.stop)
+        for role, image in (("content", job.content), ("style", job.style)):
+            painting.describe_input(role, name=image.name, max_side=self.limits.size_max)
+        return painting.run(runner, self._on_step(job)).result
+
+    def _on_step(self, job: Job) -> Callable[[StepEvent], None]:
+        """The listener that keeps the job's progress and a throttled live image."""
         last_frame = 0.0
 
-        def on_step(event: StepEvent) -> bool:
+        def on_step(event: StepEvent) -> None:
             nonlocal last_frame
-            now = time.perf_counter()
             frame = None
-            if event.step == 1 or now - last_frame >= self.frame_interval:
+            if event.step == 1 or time.perf_counter() - last_frame >= self.frame_interval:
                 frame = png_bytes(event.image())
                 last_frame = time.perf_counter()
             with self._cond:
@@ -632,56 +682,11 @@ class JobQueue:
                 if frame is not None:
                     job.frame, job.frame_step = frame, event.step
                     job.frame_version += 1
-                return job.stop_requested
 
-        try:
-            runner = self._runner_for(job.config)
-            if (words := _memory_problem(runner, job)) is not None:
-                self._finish(job, "failed", words)
-                return
-            with self._cond:
-                if job.stop_requested:
-                    self._finish(job, "stopped", "Stopped before the first step.")
-                    return
-                job.message = "Painting…"
-            result = runner.run(job.content.tensor, job.style.tensor, on_step)
-        except (TransferInterrupted, NonFiniteLossError) as exc:
-            partial = exc.result
-            self._store_result(job, partial)
-            reason = (
-                "The picture went wrong (the loss became infinite); the best image before "
-                "that is kept. Try a lower style strength."
-                if isinstance(exc, NonFiniteLossError)
-                else "Interrupted; the best image so far is kept."
-            )
-            self._finish(job, "stopped" if partial.steps else "failed", reason)
-            return
-        except (ConfigError, ImageError, WeightsError) as exc:
-            self._finish(job, "failed", f"This picture cannot be painted: {exc}")
-            return
-        except MemoryError:
-            self._finish(job, "failed", "Not enough memory for this size; choose a smaller one.")
-            return
-        self._store_result(job, result)
-        if result.stop_reason == "stopped":
-            self._finish(job, "stopped", f"Stopped at step {result.steps}; kept the best image.")
-        elif result.stop_reason == "converged":
-            self._finish(
-                job, "done", f"Finished after {result.steps} steps: the picture stopped changing."
-            )
-        else:
-            self._finish(job, "done", f"Finished: {result.steps} steps in {result.elapsed:.0f} s.")
+        return on_step
 
     def _store_result(self, job: Job, result: Result) -> None:
-        recipe = dict(result.recipe)
-        if recipe:  # the inputs came as pixels: name them, and say how they were shrunk
-            recipe["inputs"] = {
-                role: {**record, "name": image.name, "max_side": self.limits.size_max}
-                for (role, record), image in zip(
-                    recipe["inputs"].items(), (job.content, job.style), strict=False
-                )
-            }
-        data = png_bytes(result.image, recipe)
+        data = png_bytes(result.image, result.recipe or None)
         height, width = result.image.shape[-2:]
         with self._cond:
             job.result, job.result_size = data, (int(width), int(height))

@@ -1,0 +1,72 @@
+"""VGG19's layer names, their Keras aliases and strides: a table, with no network and no torch.
+
+Layer names are Caffe's: ``conv1_1`` … ``conv5_4`` (before the ReLU), ``relu1_1`` … ``relu5_4``
+(after it) and ``pool1`` … ``pool5``. The Keras names of the blog are accepted as aliases:
+``blockB_convI`` is the *rectified* output ``reluB_I`` (a Keras conv layer includes its ReLU) and
+``blockB_pool`` is ``poolB``. :mod:`painterly.config` checks options against this table without
+loading the network (:mod:`painterly.vgg`).
+"""
+
+from __future__ import annotations
+
+import difflib
+
+__all__ = ["BLOCKS", "LAYER_ALIASES", "LAYER_NAMES", "layer_index", "layer_stride", "resolve_layer"]
+
+#: (block, number of conv layers) of VGG19's five blocks.
+BLOCKS = ((1, 2), (2, 2), (3, 4), (4, 4), (5, 4))
+
+#: Every addressable layer, in network order.
+LAYER_NAMES: tuple[str, ...] = tuple(
+    name
+    for block, count in BLOCKS
+    for name in (
+        *(n for i in range(1, count + 1) for n in (f"conv{block}_{i}", f"relu{block}_{i}")),
+        f"pool{block}",
+    )
+)
+
+#: Keras (blog) names → Caffe names.
+LAYER_ALIASES: dict[str, str] = {
+    **{
+        f"block{block}_conv{i}": f"relu{block}_{i}"
+        for block, count in BLOCKS
+        for i in range(1, count + 1)
+    },
+    **{f"block{block}_pool": f"pool{block}" for block, _ in BLOCKS},
+}
+
+_INDEX = {name: i for i, name in enumerate(LAYER_NAMES)}
+
+
+def resolve_layer(name: str) -> str:
+    """Return the Caffe name of a layer given by its Caffe or Keras name.
+
+    Raises:
+        ValueError: the name is unknown; the message suggests the closest known names.
+    """
+    key = name.strip()
+    if key in _INDEX:
+        return key
+    if key in LAYER_ALIASES:
+        return LAYER_ALIASES[key]
+    known = [*LAYER_NAMES, *LAYER_ALIASES]
+    close = difflib.get_close_matches(key, known, n=3, cutoff=0.6)
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    raise ValueError(f"unknown VGG19 layer {name!r}{hint} (`painterly layers` lists them)")
+
+
+def layer_index(name: str) -> int:
+    """The 0-based position of a layer (Caffe or Keras name) in network order.
+
+    Raises:
+        ValueError: unknown name.
+    """
+    return _INDEX[resolve_layer(name)]
+
+
+def layer_stride(name: str) -> int:
+    """How many input pixels one position of ``name``'s feature map spans (2 ** pools before it)."""
+    canonical = resolve_layer(name)
+    pools = sum(1 for n in LAYER_NAMES[: _INDEX[canonical]] if n.startswith("pool"))
+    return 1 << (pools + canonical.startswith("pool"))

@@ -1,0 +1,149 @@
+"""How much memory a run needs and how much there is, checked before any compute.
+
+The estimate is a model fitted to whole-process peaks measured by benchmarks/bench_speed.py on
+the CPU (2026-11-29: 0.74 / 1.73 GiB at 512 / 1024 px in bf16, 0.96 / 2.22 GiB in fp32): bytes
+per output pixel for the network's activations and their gradients, plus the optimiser's
+vectors. Checked on 2026-11-30 with Winograd and the Grams keeping bf16 features: a whole
+default 1024 × 768 run (L-BFGS history full) peaked at 2.17 GiB; this model says 2.16 GiB.
+Every face (command line, web app, batch) checks through :func:`check_memory`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from .config import Config
+
+__all__ = [
+    "MemoryCheck",
+    "NotEnoughMemoryError",
+    "available_memory",
+    "check_memory",
+    "estimate_peak_memory",
+]
+
+_BASE_BYTES = 0.45 * 2**30
+_ACTIVATION_BYTES_PER_PIXEL = {"bf16": 1800, "fp32": 2300}
+_GIB = 2**30
+
+
+class NotEnoughMemoryError(Exception):
+    """The run would not fit in the memory available (the command line's exit code 3).
+
+    Attributes:
+        check: the numbers behind the refusal.
+    """
+
+    def __init__(self, message: str, check: MemoryCheck) -> None:
+        super().__init__(message)
+        self.check = check
+
+
+def estimate_peak_memory(config: Config, height: int, width: int, precision: str) -> int:
+    """Estimated peak memory in bytes of a run whose final scale is ``height`` × ``width`` px.
+
+    The largest scale dominates: activations (bf16 or fp32) plus the optimiser's state, which
+    for L-BFGS is 2·history vectors of the image's size (float32) and for Adam 2.
+    """
+    pixels = height * width
+    vectors = 2 * config.lbfgs_history + 4 if config.optimizer == "lbfgs" else 6
+    per_pixel = _ACTIVATION_BYTES_PER_PIXEL.get(precision, 2300) + vectors * 3 * 4
+    return int(_BASE_BYTES + per_pixel * pixels)
+
+
+def available_memory(device_type: str, device_index: int | None = None) -> int | None:
+    """Bytes free for a run: CUDA's free memory, or Linux's ``MemAvailable``; None if unknown.
+
+    Args:
+        device_type: ``"cpu"`` or ``"cuda"``; device_index: the GPU, for CUDA.
+    """
+    if device_type == "cuda":
+        import torch  # only for a GPU; the CPU path stays torch-free
+
+        return int(torch.cuda.mem_get_info(device_index)[0])
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+@dataclass(frozen=True)
+class MemoryCheck:
+    """The outcome of :func:`check_memory`.
+
+    Attributes:
+        width, height: the final output's size in px. need: estimated peak, bytes.
+        have: bytes available (None: unknown, then the run is allowed).
+        fits: the largest ``size`` (px, a multiple of 16) whose estimate fits in ``have``.
+    """
+
+    width: int
+    height: int
+    need: int
+    have: int | None
+    fits: int
+
+    @property
+    def ok(self) -> bool:
+        """True when the run fits (or the memory available is unknown)."""
+        return self.have is None or self.need <= self.have
+
+    def describe(self, where: str) -> str:
+        """The numbers in one clause: "a 1024x768 px run needs about 2.2 GiB, but 0.7 GiB is
+        available on cpu"."""
+        have = 0 if self.have is None else self.have
+        return (
+            f"a {self.width}x{self.height} px run needs about {self.need / _GIB:.1f} GiB, but "
+            f"{have / _GIB:.1f} GiB is available on {where}"
+        )
+
+
+def check_memory(
+    config: Config,
+    precision: str,
+    content_size: tuple[int, int],
+    have: int | None,
+    downscale: bool = False,
+    where: str = "this machine",
+) -> tuple[int, MemoryCheck]:
+    """Check a run against the memory available, before any compute.
+
+    Args:
+        config: the run's options (``size``, optimiser, history, ladder).
+        precision: ``"fp32"`` or ``"bf16"``, as resolved for the run.
+        content_size: the content image's (width, height) in px, e.g. from the file's header.
+        have: bytes available (:func:`available_memory`); None skips the check.
+        downscale: instead of refusing, return the largest size that fits.
+        where: the device, for the message (``"cpu"``, ``"cuda:0"``).
+
+    Returns:
+        (the size to paint at, the check's numbers).
+
+    Raises:
+        NotEnoughMemoryError: the estimate exceeds ``have`` (and ``downscale`` is off, or even
+            the smallest useful size would not fit); the message names both numbers and a
+            ``--size`` that fits.
+    """
+    w, h = content_size
+    scale = config.size / max(w, h)
+    width, height = max(1, round(w * scale)), max(1, round(h * scale))
+    need = estimate_peak_memory(config, height, width, precision)
+    fixed = estimate_peak_memory(config, 0, 0, precision)
+    fits = config.size
+    if have is not None and need > have:
+        ratio = max(have - fixed, 0) / max(need - fixed, 1)
+        fits = int(config.size * math.sqrt(ratio)) // 16 * 16
+    check = MemoryCheck(width, height, need, have, fits)
+    if check.ok:
+        return config.size, check
+    if downscale and fits >= config.min_side * 2 ** (len(config.ladder) - 1):
+        return fits, check
+    raise NotEnoughMemoryError(
+        f"{check.describe(where)}; --size {fits} should fit (or add --downscale-to-fit)",
+        check,
+    )
