@@ -6,29 +6,68 @@ on the original Caffe VGG19 weights, offline, fast on a CPU.
 >>> import painterly
 >>> picture = painterly.stylize("photo.jpg", "painting.jpg", size=512, seed=0)  # doctest: +SKIP
 >>> painterly.save_image(picture, "out.png")  # with its recipe  # doctest: +SKIP
+
+The names below are loaded on first use (PEP 562), so that ``import painterly.images`` decodes
+pictures without loading the network.
 """
 
-import importlib.metadata as _metadata
+from __future__ import annotations
 
-from . import checkpoint, losses
-from .api import stylize
-from .config import PRESETS, Config, ConfigError
-from .images import ImageError, load_image, save_image
-from .transfer import (
-    NonFiniteLossError,
-    Result,
-    RunState,
-    StepEvent,
-    StyleTransfer,
-    TransferInterrupted,
-)
-from .vgg import LAYER_ALIASES, LAYER_NAMES, VGG19Features, resolve_layer
-from .weights import VGGWeights, WeightsError, load_weights
+import importlib
+import importlib.metadata as _metadata
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from . import checkpoint, losses
+    from .api import stylize
+    from .config import PRESETS, Config, ConfigError
+    from .images import ImageError, load_image, save_image
+    from .job import Job, JobOutcome, StopRequest
+    from .layers import LAYER_ALIASES, LAYER_NAMES, resolve_layer
+    from .transfer import (
+        NonFiniteLossError,
+        Result,
+        RunState,
+        StepEvent,
+        StyleTransfer,
+        TransferInterrupted,
+    )
+    from .vgg import VGG19Features
+    from .weights import VGGWeights, WeightsError, load_weights
 
 try:
     __version__ = _metadata.version("painterly")
 except _metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
+
+#: Public name → the module that defines it (``None``: the name is a submodule).
+_EXPORTS: dict[str, str | None] = {
+    "LAYER_ALIASES": "layers",
+    "LAYER_NAMES": "layers",
+    "PRESETS": "config",
+    "Config": "config",
+    "ConfigError": "config",
+    "ImageError": "images",
+    "Job": "job",
+    "JobOutcome": "job",
+    "NonFiniteLossError": "transfer",
+    "Result": "transfer",
+    "RunState": "transfer",
+    "StepEvent": "transfer",
+    "StopRequest": "job",
+    "StyleTransfer": "transfer",
+    "TransferInterrupted": "transfer",
+    "VGG19Features": "vgg",
+    "VGGWeights": "weights",
+    "WeightsError": "weights",
+    "checkpoint": None,
+    "load_image": "images",
+    "load_weights": "weights",
+    "losses": None,
+    "resolve_layer": "layers",
+    "save_image": "images",
+    "stylize": "api",
+}
 
 __all__ = [
     "LAYER_ALIASES",
@@ -37,10 +76,13 @@ __all__ = [
     "Config",
     "ConfigError",
     "ImageError",
+    "Job",
+    "JobOutcome",
     "NonFiniteLossError",
     "Result",
     "RunState",
     "StepEvent",
+    "StopRequest",
     "StyleTransfer",
     "TransferInterrupted",
     "VGG19Features",
@@ -55,3 +97,21 @@ __all__ = [
     "save_image",
     "stylize",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Load a public name's module on first use."""
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'painterly' has no attribute {name!r}")
+    module = _EXPORTS[name]
+    value = (
+        importlib.import_module(f".{name}", __name__)
+        if module is None
+        else getattr(importlib.import_module(f".{module}", __name__), name)
+    )
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
