@@ -91,14 +91,14 @@ def make_recipe(
     steps: int,
     stop_reason: str,
     loss: float,
+    weights: dict[str, str],
 ) -> dict[str, Any]:
     """The recipe of a finished (or stopped) run.
 
     The config is stored as resolved: ``seed``, ``precision`` and ``device`` as the run used
-    them, file options (``init``, ``weights``, ``style_masks``) as absolute paths.
+    them, file options (``init``, ``weights``, ``style_masks``) as absolute paths. ``weights``
+    is ``{"source": …, "sha256": …}`` of the weights the network was built from.
     """
-    from .weights import load_weights
-
     resolved = config.replace(seed=seed, precision=precision, device=device)
     if resolved.init not in INIT_KEYWORDS:
         resolved = resolved.replace(init=str(Path(resolved.init).resolve()))
@@ -107,14 +107,13 @@ def make_recipe(
     if resolved.style_masks:
         masks = tuple(str(Path(m).resolve()) for m in resolved.style_masks)
         resolved = resolved.replace(style_masks=masks)
-    weights = load_weights(config.weights)  # cached: the run loaded it already
     return {
         "format": RECIPE_KEY,
         "version": _VERSION,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "config": resolved.to_dict(),
         "inputs": inputs,
-        "weights": {"source": weights.source, "sha256": weights.sha256},
+        "weights": dict(weights),
         "versions": {
             "painterly": painterly_version(),
             "torch": torch.__version__,

@@ -294,7 +294,8 @@ class StyleTransfer:
         self.content_layers = [resolve_layer(n) for n in config.content_layers]
         self.style_weights = {resolve_layer(k): v for k, v in config.layer_weights.items()}
         self.layers = list(dict.fromkeys([*self.content_layers, *self.style_weights]))
-        self.vgg = VGG19Features(load_weights(config.weights), config.pooling, up_to=self.layers)
+        self.weights = load_weights(config.weights)
+        self.vgg = VGG19Features(self.weights, config.pooling, up_to=self.layers)
         self.vgg.to(self.device)
         self.convolution = resolve_convolution(config.convolution, self.precision, self.device)
         if self.convolution == "winograd":
@@ -581,6 +582,7 @@ class StyleTransfer:
             steps=result.steps,
             stop_reason=result.stop_reason,
             loss=result.loss,
+            weights={"source": self.weights.source, "sha256": self.weights.sha256},
         )
 
     def _loss(
