@@ -308,3 +308,19 @@ def test_an_output_under_a_file_is_named_as_such(
     assert f"{a_file} is a file, not a folder" in capsys.readouterr().err
     assert cli.main(["stylize", str(CONTENT), str(STYLE), "-o", str(tmp_path), *FAST]) == 2
     assert "is a folder" in capsys.readouterr().err
+
+
+def test_the_readme_option_table_matches_the_options_derived_from_config() -> None:
+    """README's `stylize` table names every Config option and no flag the parser lacks."""
+    from painterly.config import command_options
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("`stylize` options", 1)[1].split("\n\n", 2)[1]
+    rows = [line for line in section.splitlines() if line.startswith("| `-")]
+    listed = {flag for row in rows for flag in re.findall(r"`(--[a-z-]+)", row.split(" | ")[0])}
+    derived = {spec.flag for spec in command_options()}
+    assert derived - listed == set(), "add these options to README's table"
+    parser = cli.build_parser()
+    stylize = parser._subparsers._group_actions[0].choices["stylize"]
+    known = {flag for action in stylize._actions for flag in action.option_strings}
+    assert listed - known == set(), "README lists options the command does not have"
