@@ -380,3 +380,64 @@ def test_a_run_that_would_not_fit_in_memory_is_refused_before_compute(
         r"free\): choose \d+ px or less\.",
         status["message"],
     ), status["message"]
+
+
+def test_every_response_carries_the_policy_and_refusals_are_sentences(client: TestClient) -> None:
+    policy = (
+        "default-src 'self'; img-src 'self' blob:; object-src 'none'; "
+        "base-uri 'none'; frame-ancestors 'none'; form-action 'none'"
+    )
+    evil = {"Origin": "http://evil.example"}
+    for r in (
+        client.get("/"),
+        client.get("/nowhere"),
+        client.post("/api/jobs", json={}, headers=evil),
+    ):
+        assert r.headers["content-security-policy"] == policy
+        assert r.headers["x-content-type-options"] == "nosniff"
+        assert r.headers["referrer-policy"] == "no-referrer"
+    assert client.get("/nowhere").json() == {"error": "Not found."}
+    for path in ("/api/jobs", "/api/images", "/api/jobs/x/stop"):
+        r = client.get(path)
+        assert r.status_code == 405 and r.json() == {"error": "That is not allowed here."}
+    big = client.post("/api/jobs", content=b" " * (16 * 1024 + 1))
+    assert big.status_code == 413 and big.json()["error"].startswith("The file is too large")
+    preview = client.get("/api/images/content-tubingen/preview")
+    assert preview.headers["cache-control"] == "max-age=3600"
+    assert client.get("/api/queue").headers["cache-control"] == "no-store"
+
+
+def test_allowed_hosts_turn_other_names_away_before_anything_else() -> None:
+    app = create_app(examples=False, allowed_hosts=["127.0.0.1", "localhost"])
+    with TestClient(app, base_url="http://localhost") as c:
+        assert c.get("/api/info").status_code == 200
+        r = c.get("/api/info", headers={"host": "rebound.example"})
+        assert r.status_code == 400 and r.text == "Invalid host header"
+        assert "content-security-policy" not in r.headers  # the host check is outermost
+    assert not app.state.tmpdir.exists()  # shutting down removes the uploads' folder
+
+
+def test_a_queued_job_has_no_frame_steps_or_result_yet(client: TestClient) -> None:
+    body = {"content": "content-chelsea_cat", "style": "style-great_wave", "size": 64}
+    first = client.post("/api/jobs", json={**body, "iterations": 1000}).json()
+    second = client.post("/api/jobs", json={**body, "iterations": 3}).json()
+    waiting = client.get(f"/api/jobs/{second['id']}")
+    assert waiting.json()["state"] == "queued"
+    assert waiting.headers["cache-control"] == "no-store"
+    frame = client.get(f"/api/jobs/{second['id']}/frame")
+    assert frame.status_code == 404 and frame.json() == {"error": "No image yet."}
+    result = client.get(f"/api/jobs/{second['id']}/result")
+    assert result.status_code == 409
+    assert result.json() == {"error": "This picture is not finished yet."}
+    plot = client.get(f"/api/jobs/{second['id']}/losses.png")
+    assert plot.status_code == 404 and plot.json() == {"error": "No steps yet."}
+    deadline = time.monotonic() + 60
+    while client.get(f"/api/jobs/{first['id']}").json()["frame"] < 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    live = client.get(f"/api/jobs/{first['id']}/frame")
+    assert live.status_code == 200 and live.headers["cache-control"] == "no-store"
+    assert client.get(f"/api/jobs/{first['id']}/losses.png").headers["cache-control"] == "no-store"
+    client.post(f"/api/jobs/{second['id']}/stop")
+    client.post(f"/api/jobs/{first['id']}/stop")
+    assert _wait(client, first["id"])["state"] == "stopped"

@@ -153,41 +153,50 @@ def _describe(image: StoredImage) -> dict[str, Any]:
     }
 
 
-def create_app(
-    limits: Limits = LIMITS,
-    queue: JobQueue | None = None,
-    examples: bool = True,
-    allowed_hosts: Sequence[str] | None = None,
-) -> Starlette:
-    """The web app, ready for any ASGI server (``painterly serve`` uses uvicorn).
+async def _read_json_object(request: Request) -> dict[str, Any]:
+    """The request body as a JSON object (at most :data:`_JSON_LIMIT` bytes, else 413);
+    anything else is refused (400) in words."""
+    body = bytearray()
+    await _read_limited(request, _JSON_LIMIT, body.extend)
+    try:
+        data = json.loads(body)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise UserError("The request was not understood (expected a JSON object).")
+    return data
 
-    Args:
-        limits: upload, size and queue limits.
-        queue: the job queue (default: a new one; it runs one job at a time).
-        examples: offer the bundled example images when they are found.
-        allowed_hosts: host names the app answers to (None: any); ``painterly serve`` on a
-            loopback address allows only 127.0.0.1, localhost and ::1.
-    """
-    found, credits = find_examples() if examples else ({}, {})
-    store = ImageStore(found, limits)
-    jobs = queue or JobQueue(limits)
-    tmp = tempfile.TemporaryDirectory(prefix="painterly-web-")
-    page = {name: _static_text(name) for name in ("index.html", *_STATIC)}
 
-    def find_job(request: Request) -> Job:
-        job = jobs.get(str(request.path_params["job_id"]))
-        if job is None:
-            raise UserError("There is no such job (it may have been cleared by a restart).", 404)
-        return job
+def _draw_losses(records: list[dict[str, Any]]) -> bytes:
+    """The loss curves as PNG bytes; raises ImportError without matplotlib."""
+    from ..plot import loss_figure_bytes
 
-    async def index(request: Request) -> Response:
-        return Response(page["index.html"], media_type="text/html; charset=utf-8")
+    return loss_figure_bytes(records, "losses per step")
 
-    async def static(request: Request) -> Response:
+
+class _PageRoutes:
+    """``GET /`` and ``GET /static/{name}``: the page and its own files, read once at start;
+    a name that is not one of them is a 404, never a lookup on disk."""
+
+    def __init__(self) -> None:
+        self.files = {name: _static_text(name) for name in ("index.html", *_STATIC)}
+
+    def routes(self) -> list[Route]:
+        return [Route("/", self.index), Route("/static/{name}", self.static)]
+
+    async def index(self, request: Request) -> Response:
+        return Response(self.files["index.html"], media_type="text/html; charset=utf-8")
+
+    async def static(self, request: Request) -> Response:
         name = str(request.path_params["name"])
         if name not in _STATIC:
             raise UserError("Not found.", 404)
-        return Response(page[name], media_type=_STATIC[name])
+        return Response(self.files[name], media_type=_STATIC[name])
+
+
+def _info_routes(limits: Limits, found: dict[str, Path], credits: dict[str, str]) -> list[Route]:
+    """``GET /api/info``: the limits, the job defaults, the colour choices (None when colours
+    cannot be preserved) and the example images ``found`` with their ``credits``."""
 
     async def info(request: Request) -> Response:
         return JSONResponse(
@@ -214,62 +223,106 @@ def create_app(
             }
         )
 
-    async def upload(request: Request) -> Response:
+    return [Route("/api/info", info)]
+
+
+class _ImageRoutes:
+    """``POST /api/images`` and ``GET /api/images/{id}/preview`` over the image ``store``.
+
+    An upload is read (at most ``limits.upload_bytes``, else 413) into a file this server
+    names itself under ``tmpdir``, handed to the store to decode and check, and deleted at once.
+    """
+
+    def __init__(self, store: ImageStore, limits: Limits, tmpdir: str) -> None:
+        self.store = store
+        self.limits = limits
+        self.tmpdir = tmpdir
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/api/images", self.upload, methods=["POST"]),
+            Route("/api/images/{image_id}/preview", self.preview),
+        ]
+
+    async def upload(self, request: Request) -> Response:
         name = display_name(request.query_params.get("name"))
-        fd, raw = tempfile.mkstemp(prefix="upload-", suffix=".bin", dir=tmp.name)
+        fd, raw = tempfile.mkstemp(prefix="upload-", suffix=".bin", dir=self.tmpdir)
         path = Path(raw)
         try:
             with os.fdopen(fd, "wb") as f:
-                await _read_limited(request, limits.upload_bytes, f.write)
+                await _read_limited(request, self.limits.upload_bytes, f.write)
             if path.stat().st_size == 0:
                 raise UserError(f"{name} is empty.")
-            image = await run_in_threadpool(store.add_upload, path, name)
+            image = await run_in_threadpool(self.store.add_upload, path, name)
         finally:
             path.unlink(missing_ok=True)
         return JSONResponse(_describe(image), status_code=201)
 
-    async def preview(request: Request) -> Response:
-        image = await run_in_threadpool(store.get, str(request.path_params["image_id"]))
+    async def preview(self, request: Request) -> Response:
+        image = await run_in_threadpool(self.store.get, str(request.path_params["image_id"]))
         if image is None:
             raise UserError("That image is no longer here; please add it again.", 404)
         return Response(
             image.preview, media_type="image/jpeg", headers={"Cache-Control": "max-age=3600"}
         )
 
-    async def submit(request: Request) -> Response:
-        body = bytearray()
-        await _read_limited(request, _JSON_LIMIT, body.extend)
-        try:
-            data = json.loads(body)
-        except ValueError:
-            data = None
-        if not isinstance(data, dict):
-            raise UserError("The request was not understood (expected a JSON object).")
-        options = JobOptions.parse(data, limits)
+
+class _JobRoutes:
+    """``/api/jobs`` (submit, status, frame, result, losses, stop) and ``GET /api/queue`` over
+    the job queue ``jobs``; the photo and painting of a new job come from ``store``."""
+
+    def __init__(self, jobs: JobQueue, store: ImageStore, limits: Limits) -> None:
+        self.jobs = jobs
+        self.store = store
+        self.limits = limits
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/api/jobs", self.submit, methods=["POST"]),
+            Route("/api/jobs/{job_id}", self.job_status),
+            Route("/api/jobs/{job_id}/frame", self.frame),
+            Route("/api/jobs/{job_id}/result", self.result),
+            Route("/api/jobs/{job_id}/losses.png", self.losses),
+            Route("/api/jobs/{job_id}/stop", self.stop, methods=["POST"]),
+            Route("/api/queue", self.overview),
+        ]
+
+    def find_job(self, request: Request) -> Job:
+        job = self.jobs.get(str(request.path_params["job_id"]))
+        if job is None:
+            raise UserError("There is no such job (it may have been cleared by a restart).", 404)
+        return job
+
+    async def submit(self, request: Request) -> Response:
+        data = await _read_json_object(request)
+        options = JobOptions.parse(data, self.limits)
         images = []
         for key, label in (("content", "photo"), ("style", "painting")):
             image_id = data.get(key)
             image = (
-                await run_in_threadpool(store.get, image_id) if isinstance(image_id, str) else None
+                await run_in_threadpool(self.store.get, image_id)
+                if isinstance(image_id, str)
+                else None
             )
             if image is None:
                 raise UserError(f"Choose a {label} first (or add it again: it was cleared).")
             images.append(image)
-        job = jobs.submit(options, images[0], images[1])
-        return JSONResponse(jobs.status(job), status_code=201)
+        job = self.jobs.submit(options, images[0], images[1])
+        return JSONResponse(self.jobs.status(job), status_code=201)
 
-    async def job_status(request: Request) -> Response:
-        return JSONResponse(jobs.status(find_job(request)), headers={"Cache-Control": "no-store"})
+    async def job_status(self, request: Request) -> Response:
+        status = self.jobs.status(self.find_job(request))
+        return JSONResponse(status, headers={"Cache-Control": "no-store"})
 
-    async def frame(request: Request) -> Response:
-        job = find_job(request)
+    async def frame(self, request: Request) -> Response:
+        job = self.find_job(request)
         data = job.frame
         if data is None:
             raise UserError("No image yet.", 404)
         return Response(data, media_type="image/png", headers={"Cache-Control": "no-store"})
 
-    async def result(request: Request) -> Response:
-        job = find_job(request)
+    async def result(self, request: Request) -> Response:
+        job = self.find_job(request)
         if job.result is None:
             raise UserError("This picture is not finished yet.", 409)
         stem = f"painterly-{job.content.name.rsplit('.', 1)[0]}-{job.options.size}px"
@@ -280,48 +333,57 @@ def create_app(
             headers={"Content-Disposition": f'attachment; filename="{ascii_stem}.png"'},
         )
 
-    def draw_losses(records: list[dict[str, Any]]) -> bytes:
-        from ..plot import loss_figure_bytes
-
-        return loss_figure_bytes(records, "losses per step")
-
-    async def losses(request: Request) -> Response:
-        job = find_job(request)
-        records = jobs.losses(job)
+    async def losses(self, request: Request) -> Response:
+        job = self.find_job(request)
+        records = self.jobs.losses(job)
         if not records:
             raise UserError("No steps yet.", 404)
         try:
-            data = await run_in_threadpool(draw_losses, records)
+            data = await run_in_threadpool(_draw_losses, records)
         except ImportError:
             raise UserError(
                 "Loss curves need matplotlib: pip install 'painterly[web]'.", 404
             ) from None
         return Response(data, media_type="image/png", headers={"Cache-Control": "no-store"})
 
-    async def stop(request: Request) -> Response:
-        job = find_job(request)
-        jobs.stop(job.id)
-        return JSONResponse(jobs.status(job))
+    async def stop(self, request: Request) -> Response:
+        job = self.find_job(request)
+        self.jobs.stop(job.id)
+        return JSONResponse(self.jobs.status(job))
 
-    async def overview(request: Request) -> Response:
-        return JSONResponse(jobs.overview(), headers={"Cache-Control": "no-store"})
+    async def overview(self, request: Request) -> Response:
+        return JSONResponse(self.jobs.overview(), headers={"Cache-Control": "no-store"})
 
-    async def user_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, UserError)
-        return _error(str(exc), exc.status)
 
-    async def http_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, HTTPException)
-        words = {404: "Not found.", 405: "That is not allowed here."}
-        return _error(
-            words.get(exc.status_code, "The request was not understood."), exc.status_code
-        )
+async def _user_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, UserError)
+    return _error(str(exc), exc.status)
 
-    async def internal_error(request: Request, exc: Exception) -> Response:
-        log.error("internal error on %s %s", request.method, request.url.path, exc_info=exc)
-        return _error(
-            "Something went wrong inside painterly; the server's log has the details.", 500
-        )
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    words = {404: "Not found.", 405: "That is not allowed here."}
+    return _error(words.get(exc.status_code, "The request was not understood."), exc.status_code)
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    log.error("internal error on %s %s", request.method, request.url.path, exc_info=exc)
+    return _error("Something went wrong inside painterly; the server's log has the details.", 500)
+
+
+# Every error reaches the page as {"error": a sentence}; a traceback only the server's log.
+_EXCEPTION_HANDLERS: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
+    UserError: _user_error,
+    HTTPException: _http_error,
+    Exception: _internal_error,
+}
+
+
+def _lifespan(
+    jobs: JobQueue, tmp: tempfile.TemporaryDirectory[str]
+) -> Callable[[Starlette], contextlib.AbstractAsyncContextManager[None]]:
+    """On shutdown: close the job queue (in a thread: it waits for the running job), then
+    remove the uploads' temporary folder ``tmp``."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -331,32 +393,46 @@ def create_app(
             await run_in_threadpool(jobs.close)
             tmp.cleanup()
 
-    handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
-        UserError: user_error,
-        HTTPException: http_error,
-        Exception: internal_error,
-    }
-    app = Starlette(
-        routes=[
-            Route("/", index),
-            Route("/static/{name}", static),
-            Route("/api/info", info),
-            Route("/api/images", upload, methods=["POST"]),
-            Route("/api/images/{image_id}/preview", preview),
-            Route("/api/jobs", submit, methods=["POST"]),
-            Route("/api/jobs/{job_id}", job_status),
-            Route("/api/jobs/{job_id}/frame", frame),
-            Route("/api/jobs/{job_id}/result", result),
-            Route("/api/jobs/{job_id}/losses.png", losses),
-            Route("/api/jobs/{job_id}/stop", stop, methods=["POST"]),
-            Route("/api/queue", overview),
-        ],
-        exception_handlers=handlers,
-        lifespan=lifespan,
-    )
+    return lifespan
+
+
+def _add_middleware(app: Starlette, allowed_hosts: Sequence[str] | None) -> None:
+    """:class:`_Guard` (headers, other sites' pages refused) on every response; outside it,
+    when ``allowed_hosts`` is given, Starlette's host check."""
     app.add_middleware(_Guard)
     if allowed_hosts is not None:  # outermost: a page on another name (DNS rebinding) gets nothing
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
+
+
+def create_app(
+    limits: Limits = LIMITS,
+    queue: JobQueue | None = None,
+    examples: bool = True,
+    allowed_hosts: Sequence[str] | None = None,
+) -> Starlette:
+    """The web app, ready for any ASGI server (``painterly serve`` uses uvicorn).
+
+    Args:
+        limits: upload, size and queue limits.
+        queue: the job queue (default: a new one; it runs one job at a time).
+        examples: offer the bundled example images when they are found.
+        allowed_hosts: host names the app answers to (None: any); ``painterly serve`` on a
+            loopback address allows only 127.0.0.1, localhost and ::1.
+    """
+    found, credits = find_examples() if examples else ({}, {})
+    store = ImageStore(found, limits)
+    jobs = queue or JobQueue(limits)
+    tmp = tempfile.TemporaryDirectory(prefix="painterly-web-")
+    routes = [
+        *_PageRoutes().routes(),
+        *_info_routes(limits, found, credits),
+        *_ImageRoutes(store, limits, tmp.name).routes(),
+        *_JobRoutes(jobs, store, limits).routes(),
+    ]
+    app = Starlette(
+        routes=routes, exception_handlers=_EXCEPTION_HANDLERS, lifespan=_lifespan(jobs, tmp)
+    )
+    _add_middleware(app, allowed_hosts)
     app.state.queue = jobs
     app.state.store = store
     app.state.tmpdir = Path(tmp.name)
