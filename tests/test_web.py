@@ -441,3 +441,26 @@ def test_a_queued_job_has_no_frame_steps_or_result_yet(client: TestClient) -> No
     client.post(f"/api/jobs/{second['id']}/stop")
     client.post(f"/api/jobs/{first['id']}/stop")
     assert _wait(client, first["id"])["state"] == "stopped"
+
+
+def test_a_huge_header_is_refused_with_its_real_size(tmp_path: Path) -> None:
+    """A PNG whose header claims 30000 × 30000 px (Pillow's decompression-bomb guard trips
+    before any size is read): the refusal names 900 megapixels, not the limit twice."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    header = struct.pack(">IIBBBBB", 30000, 30000, 8, 2, 0, 0, 0)
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IEND", b"")
+    path = tmp_path / "huge.png"
+    path.write_bytes(png)
+    with pytest.raises(jobs.UserError) as info:
+        jobs.decode_upload(path, "huge.png")
+    assert info.value.status == 413
+    assert str(info.value).startswith(
+        "huge.png is too large: 900 megapixels is over the limit of 40"
+    )

@@ -154,21 +154,20 @@ def decode_upload(path: Path, name: str, limits: Limits = LIMITS) -> torch.Tenso
     Raises:
         UserError: not an image Pillow can decode, or over the pixel limit.
     """
+    limit = f"the limit of {limits.upload_pixels / 1e6:.0f} megapixels. Use a smaller picture."
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with Image.open(path) as probe:
                 width, height = probe.size
-    except Image.DecompressionBombError:
-        width = height = limits.upload_pixels  # far too large: refused below
+    except Image.DecompressionBombError as exc:  # Pillow names the pixels, not the sides
+        pixels = re.search(r"\((\d+) pixels\)", str(exc))
+        amount = f"{int(pixels.group(1)) / 1e6:.0f} megapixels" if pixels else "far too many pixels"
+        raise UserError(f"{name} is too large: {amount} is over {limit}", 413) from None
     except Exception:  # load_image below says in words what is wrong
         width = height = 0
     if width * height > limits.upload_pixels:
-        raise UserError(
-            f"{name} is too large: {width}×{height} px is over the limit of "
-            f"{limits.upload_pixels / 1e6:.0f} megapixels. Use a smaller picture.",
-            413,
-        )
+        raise UserError(f"{name} is too large: {width}×{height} px is over {limit}", 413)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # an animated file: its first frame is used
