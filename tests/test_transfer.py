@@ -261,3 +261,25 @@ def test_sizes_are_checked_at_every_scale_before_any_compute() -> None:
     assert check_sizes(cfg, 300, 400) == [(96, 128), (192, 256), (384, 512)]
     with pytest.raises(ConfigError, match="scale 1 of 3"):
         check_sizes(cfg, 40, 400)  # 128x13 at the first scale
+
+
+def test_an_added_term_function_joins_the_total_and_the_layer_losses() -> None:
+    from painterly.objective import DEFAULT_TERMS, Objective, Terms
+
+    runner = StyleTransfer(Config(iterations=1, **FAST))
+    content, style = runner.prepare(CONTENT, STYLE, 64)
+    p, a = runner.targets(content, style)
+    x = torch.rand(content.shape, generator=torch.Generator().manual_seed(1))
+
+    def brightness(objective: Objective, image: torch.Tensor, feats: object) -> Terms:
+        part = image.mean() * 1e13  # of the order of the total, so that losing it shows
+        return {"brightness/mean": part, "brightness": part}
+
+    base = Objective(runner.network, runner.config, p, a)
+    total, terms = base(x)
+    assert float(total) == pytest.approx(float(terms["content"] + terms["style"] + terms["tv"]))
+    extended = Objective(runner.network, runner.config, p, a, (*DEFAULT_TERMS, brightness))
+    total2, terms2 = extended(x)
+    expected = float(total) + float(x.mean()) * 1e13
+    assert float(total2) == pytest.approx(expected, rel=1e-6)
+    assert "brightness/mean" in terms2 and float(terms2["brightness"]) > 0

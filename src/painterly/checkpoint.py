@@ -18,8 +18,8 @@ from typing import Any
 import torch
 
 from .config import Config, ConfigError
+from .events import RunState
 from .files import atomic_write, file_digest
-from .transfer import RunState
 
 __all__ = [
     "Checkpoint",

@@ -25,18 +25,12 @@ from PIL import Image
 
 from .checkpoint import checkpoint_path, file_digest, load_checkpoint, save_checkpoint
 from .config import INIT_KEYWORDS, Config
+from .events import NonFiniteLossError, Result, RunState, StepEvent, TransferInterrupted
 from .images import load_alpha, load_image, output_format, resize_to, save_image
+from .ladder import check_sizes
 from .memory import MemoryCheck, available_memory, check_memory
 from .plot import plot_losses
-from .transfer import (
-    NonFiniteLossError,
-    Result,
-    RunState,
-    StepEvent,
-    StyleTransfer,
-    TransferInterrupted,
-    check_sizes,
-)
+from .transfer import StyleTransfer
 
 __all__ = ["Job", "JobError", "JobOutcome", "StopRequest", "style_role"]
 

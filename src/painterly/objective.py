@@ -1,0 +1,305 @@
+"""The objective: the loss of the generated image x at one scale, and its named terms.
+
+Gatys, Ecker & Bethge 2016, eq. 7: L_total(x) = α L_content(x) + β L_style(x), here plus a
+total variation term (not in the paper, :func:`painterly.losses.total_variation`). The network
+is frozen; the targets (content features P^l, style targets A^l or the W2 statistics) are
+computed once per scale by :func:`targets`; :class:`Objective` evaluates the loss of x, whose
+gradient comes from autograd (``loss.backward()``, done by :mod:`painterly.optimise`).
+
+This room owns:
+
+- the targets of each kind: :func:`content_targets`, :func:`gram_target` (Gram matrices,
+  blended and masked), :func:`moments_target` (Wasserstein-2 statistics), per layer
+  :func:`layer_style_targets`, all of them :func:`targets`;
+- the terms: :func:`content_term`, :func:`style_term`, :func:`tv_term`, each a
+  :data:`TermFunction` returning its weighted value under its name and its per-layer parts
+  under ``"name/layer"``. To add a term (a temporal loss for video, a tiled evaluation),
+  write one more such function and put it in the objective's ``terms``: the total, the
+  step events and the plots pick it up by name.
+
+The formulas themselves live in :mod:`painterly.losses`. Nothing here optimises, prints or
+reads a file.
+"""
+
+from __future__ import annotations
+
+import functools
+import operator
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from . import losses
+from .config import Config
+
+__all__ = [
+    "DEFAULT_TERMS",
+    "ContentTargets",
+    "Features",
+    "LossNetwork",
+    "Objective",
+    "StyleTargets",
+    "TermFunction",
+    "Terms",
+    "content_targets",
+    "content_term",
+    "gram_target",
+    "layer_style_targets",
+    "moments_target",
+    "style_regions",
+    "style_term",
+    "targets",
+    "tv_term",
+]
+
+#: The network as the loss sees it: an image (1, 3, H, W) in [0, 1] → ``{layer: features}``,
+#: (1, N_l, H_l, W_l), for every layer the loss reads.
+Features = Callable[[torch.Tensor], dict[str, torch.Tensor]]
+#: ``{layer: P^l}``, the content image's features (float32).
+ContentTargets = dict[str, torch.Tensor]
+#: ``{layer: [one StyleTarget per region]}``, what :meth:`StyleTransfer.targets` returns.
+StyleTargets = dict[str, list[losses.StyleTarget]]
+#: Named weighted loss terms, 0-d float32 tensors: ``"content"``, ``"style/relu1_1"``, …,
+#: ``"total"``.
+Terms = dict[str, torch.Tensor]
+#: A region of the style targets: its mask (``None``: the whole image), the indices k of the
+#: style images that make its target, and their blend weights v_k.
+Region = tuple[torch.Tensor | None, list[int], list[float]]
+
+
+@dataclass(frozen=True)
+class LossNetwork:
+    """The frozen network and the layers the loss reads.
+
+    Attributes:
+        features: see :data:`Features`.
+        content_layers: the layers of L_content (canonical names, e.g. ``"relu4_2"``).
+        style_weights: ``{layer: w_l}``, the layers of L_style and their weights.
+    """
+
+    features: Features
+    content_layers: list[str]
+    style_weights: dict[str, float]
+
+
+def content_targets(features: dict[str, torch.Tensor], layers: Sequence[str]) -> ContentTargets:
+    """P^l of every content layer, as float32 copies of the content image's ``features``."""
+    return {n: features[n].float() for n in layers}
+
+
+def style_regions(
+    count: int,
+    masks: Sequence[torch.Tensor] | None,
+    blend: Sequence[float],
+    size: tuple[int, int],
+) -> list[Region]:
+    """The regions of one layer of ``size`` (H_l, W_l) for ``count`` style images: without
+    masks, one region whose target pools every style with weights v_k = ``blend``; with masks,
+    region k (its mask resized to the layer by area averaging) belongs to style k alone
+    (Gatys et al. 2017, §4)."""
+    if masks is None:
+        return [(None, list(range(count)), list(blend))]
+    return [(F.interpolate(m, size=size, mode="area"), [k], [1.0]) for k, m in enumerate(masks)]
+
+
+def gram_target(
+    style_features: Sequence[torch.Tensor],
+    region: Region,
+    size: tuple[int, int],
+    normalization: losses.Normalization,
+) -> losses.StyleTarget:
+    """The Gram target of one region: A^l = Σ_k v_k F_k F_kᵀ / M_k (the pooled second moment),
+    times M_out = H_l·W_l of the output in the ``paper`` normalisation.
+
+    The paper's Gram F Fᵀ grows with the number of positions M, so A^l is rescaled to the
+    output's M (A^l = (M_out / M_style) F_s F_sᵀ); without this a style image with 4× the
+    positions would ask for 4× the Gram. (The blog's Gram is already divided by M.)
+
+    Args:
+        style_features: each style image's features at this layer, (1, N_l, H_k, W_k).
+        region: see :data:`Region`. size: the output's (H_l, W_l) at this layer.
+    """
+    mask, members, vs = region
+    share = 1.0 if mask is None else float(mask.square().mean())
+    gram = sum(
+        v * losses.gram_matrix(style_features[k], "blog")  # F_s F_sᵀ / M_style
+        for k, v in zip(members, vs, strict=True)
+    )
+    assert isinstance(gram, torch.Tensor)
+    if normalization == "paper":
+        gram = gram * (size[0] * size[1])
+    return losses.StyleTarget(gram=gram, mask=mask, weight=share)
+
+
+def moments_target(style_features: Sequence[torch.Tensor], region: Region) -> losses.StyleTarget:
+    """The Wasserstein-2 target of one region: the pooled mean μ = Σ_k v_k μ_k and covariance
+    Σ_k v_k (Σ_k + μ_k μ_kᵀ) − μ μᵀ of the styles' features (:func:`losses.w2_target` adds
+    its square root and trace).
+
+    Args:
+        style_features: each style image's features at this layer, (1, N_l, H_k, W_k).
+        region: see :data:`Region`.
+    """
+    mask, members, vs = region
+    share = 1.0 if mask is None else float(mask.square().mean())
+    moments = [losses.feature_moments(style_features[k]) for k in members]
+    mean = sum(v * mu for v, (mu, _) in zip(vs, moments, strict=True))
+    second = sum(v * (cov + mu.mT @ mu) for v, (mu, cov) in zip(vs, moments, strict=True))
+    assert isinstance(mean, torch.Tensor) and isinstance(second, torch.Tensor)
+    mu, root, trace = losses.w2_target(mean, second - mean.mT @ mean)
+    return losses.StyleTarget(mean=mu, cov_sqrt=root, cov_trace=trace, mask=mask, weight=share)
+
+
+def layer_style_targets(
+    config: Config,
+    style_features: Sequence[torch.Tensor],
+    content_feature: torch.Tensor,
+    masks: Sequence[torch.Tensor] | None,
+    blend: Sequence[float],
+) -> list[losses.StyleTarget]:
+    """One layer's style targets, one per region, of the kind ``config.style_loss`` names
+    (``"gram"`` or ``"w2"``); ``content_feature`` (1, N_l, H_l, W_l) gives the layer's size."""
+    size = (content_feature.shape[-2], content_feature.shape[-1])
+    device = content_feature.device
+    on_device = None if masks is None else [m.to(device) for m in masks]
+    regions = style_regions(len(style_features), on_device, blend, size)
+    if config.style_loss == "gram":
+        return [gram_target(style_features, r, size, config.normalization) for r in regions]
+    return [moments_target(style_features, r) for r in regions]
+
+
+def targets(
+    net: LossNetwork,
+    config: Config,
+    content: torch.Tensor,
+    styles: Sequence[torch.Tensor],
+    masks: Sequence[torch.Tensor] | None = None,
+    blend: Sequence[float] | None = None,
+) -> tuple[ContentTargets, StyleTargets]:
+    """Content features P^l and the style targets of every layer (float32), computed once
+    per scale, without gradients.
+
+    Args:
+        content: (1, 3, H, W) in [0, 1], at the output's size.
+        styles: the style images, (1, 3, H_k, W_k) in [0, 1], any sizes.
+        masks: one (1, 1, H, W) mask in [0, 1] per style, at the content's size, or ``None``.
+        blend: normalised blend weights v_k (default: equal); ignored with masks.
+    """
+    weights = list(blend) if blend is not None else [1.0 / len(styles)] * len(styles)
+    with torch.no_grad():
+        cf = net.features(content)
+        p_targets = content_targets(cf, net.content_layers)
+        sfs = [net.features(s) for s in styles] if net.style_weights else []
+        a_targets: StyleTargets = {
+            n: layer_style_targets(config, [f[n] for f in sfs], cf[n], masks, weights)
+            for n in net.style_weights
+        }
+        return p_targets, a_targets
+
+
+#: One term of the objective: ``(objective, x, features of x) → terms``, its weighted value
+#: under its name (``"tv"``) and, if it has any, its parts under ``"name/part"``.
+TermFunction = Callable[["Objective", torch.Tensor, dict[str, torch.Tensor]], Terms]
+
+
+def _summed(name: str, parts: Terms, device: torch.device) -> Terms:
+    """``parts`` and, under ``name``, their sum (0 when there are none)."""
+    total = torch.zeros((), device=device)
+    for part in parts.values():
+        total = total + part
+    return {**parts, name: total}
+
+
+def content_term(objective: Objective, x: torch.Tensor, feats: dict[str, torch.Tensor]) -> Terms:
+    """α L_content, averaged over the content layers (:func:`losses.content_loss`: eq. 1 in
+    ``paper``, a mean in ``blog``); parts ``"content/<layer>"``."""
+    cfg, layers = objective.config, objective.net.content_layers
+    parts: Terms = {}
+    for name in layers:
+        term = losses.content_loss(feats[name], objective.content_targets[name], cfg.normalization)
+        parts[f"content/{name}"] = term * (cfg.content_weight / len(layers))
+    return _summed("content", parts, x.device)
+
+
+def style_term(objective: Objective, x: torch.Tensor, feats: dict[str, torch.Tensor]) -> Terms:
+    """β L_style = β Σ_l w_l E_l (eq. 5), each E_l summed over its regions
+    (:func:`losses.style_target_loss`: Gram eq. 4, or W2); parts ``"style/<layer>"``."""
+    cfg = objective.config
+    parts: Terms = {}
+    for name, weight in objective.net.style_weights.items():
+        e_l = [
+            losses.style_target_loss(feats[name], t, cfg.normalization)
+            for t in objective.style_targets[name]
+        ]
+        parts[f"style/{name}"] = sum(e_l[1:], e_l[0]) * weight * cfg.style_weight
+    return _summed("style", parts, x.device)
+
+
+def tv_term(objective: Objective, x: torch.Tensor, feats: dict[str, torch.Tensor]) -> Terms:
+    """γ L_TV of the image itself (:func:`losses.total_variation`); 0 when ``tv_weight`` is 0."""
+    cfg = objective.config
+    if cfg.tv_weight > 0:
+        return {"tv": losses.total_variation(x, cfg.normalization) * cfg.tv_weight}
+    return {"tv": torch.zeros((), device=x.device)}
+
+
+#: The terms of eq. 7 (+ TV), in the order they are added up.
+DEFAULT_TERMS: tuple[TermFunction, ...] = (content_term, style_term, tv_term)
+
+
+class Objective:
+    """L_total(x) at one scale: the frozen network, the targets, and the terms to add up.
+
+    Args:
+        net: the network and its layers. config: the weights α, β, γ and the normalisation.
+        content_targets, style_targets: from :func:`targets`, for this scale.
+        terms: the term functions, added up in this order (default :data:`DEFAULT_TERMS`).
+    """
+
+    def __init__(
+        self,
+        net: LossNetwork,
+        config: Config,
+        content_targets: ContentTargets,
+        style_targets: StyleTargets,
+        terms: Sequence[TermFunction] = DEFAULT_TERMS,
+    ) -> None:
+        self.net = net
+        self.config = config
+        self.content_targets = content_targets
+        self.style_targets = style_targets
+        self.terms = tuple(terms)
+
+    @classmethod
+    def at_scale(
+        cls,
+        net: LossNetwork,
+        config: Config,
+        content: torch.Tensor,
+        styles: Sequence[torch.Tensor],
+        masks: Sequence[torch.Tensor] | None = None,
+        blend: Sequence[float] | None = None,
+    ) -> Objective:
+        """The objective of one scale, its targets computed from these inputs (see
+        :func:`targets` for the arguments)."""
+        return cls(net, config, *targets(net, config, content, styles, masks, blend))
+
+    def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, Terms]:
+        """The total loss of ``x`` (1, 3, H, W) in [0, 1] and its terms (``"total"`` among
+        them), 0-d float32 tensors in the autograd graph of ``x``."""
+        feats = self.net.features(x)
+        terms: Terms = {}
+        values: list[torch.Tensor] = []
+        for term in self.terms:
+            out = term(self, x, feats)
+            terms.update(out)
+            values.extend(v for k, v in out.items() if "/" not in k)
+        terms["total"] = functools.reduce(operator.add, values)
+        return terms["total"], terms
+
+    def value(self, x: torch.Tensor) -> float:
+        """The total loss of ``x`` as a number, evaluated without gradients."""
+        with torch.no_grad():
+            return self(x)[0].item()
