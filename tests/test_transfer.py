@@ -283,3 +283,16 @@ def test_an_added_term_function_joins_the_total_and_the_layer_losses() -> None:
     expected = float(total) + float(x.mean()) * 1e13
     assert float(total2) == pytest.approx(expected, rel=1e-6)
     assert "brightness/mean" in terms2 and float(terms2["brightness"]) > 0
+
+
+def test_threads_apply_during_the_run_are_put_back_and_go_into_the_recipe() -> None:
+    before = torch.get_num_threads()
+    wanted = 1 if before > 1 else 2
+    seen: list[int] = []
+    runner = StyleTransfer(Config(iterations=2, threads=wanted, **FAST))
+    result = runner.run(CONTENT, STYLE, lambda event: seen.append(torch.get_num_threads()))
+    assert seen == [wanted, wanted]
+    assert torch.get_num_threads() == before
+    assert result.recipe["config"]["threads"] == wanted
+    default = StyleTransfer(Config(iterations=1, **FAST)).run(CONTENT, STYLE)
+    assert default.recipe["config"]["threads"] == before

@@ -92,14 +92,16 @@ def make_recipe(
     stop_reason: str,
     loss: float,
     weights: dict[str, str],
+    threads: int | None = None,
 ) -> dict[str, Any]:
     """The recipe of a finished (or stopped) run.
 
     The config is stored as resolved: ``seed``, ``precision`` and ``device`` as the run used
     them, file options (``init``, ``weights``, ``style_masks``) as absolute paths. ``weights``
-    is ``{"source": …, "sha256": …}`` of the weights the network was built from.
+    is ``{"source": …, "sha256": …}`` of the weights the network was built from; ``threads``
+    the CPU threads it ran on (recorded as the config's ``threads``).
     """
-    resolved = config.replace(seed=seed, precision=precision, device=device)
+    resolved = config.replace(seed=seed, precision=precision, device=device, threads=threads)
     if resolved.init not in INIT_KEYWORDS:
         resolved = resolved.replace(init=str(Path(resolved.init).resolve()))
     if resolved.weights not in ("embedded", "torchvision"):

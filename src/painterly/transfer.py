@@ -20,11 +20,12 @@ file; every name it exported before the split is still importable from it.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import secrets
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -52,6 +53,7 @@ __all__ = [
     "StyleTransfer",
     "TransferInterrupted",
     "check_sizes",
+    "default_threads",
     "estimate_peak_memory",
     "resolve_convolution",
     "resolve_device",
@@ -125,6 +127,30 @@ def _input_record(image: torch.Tensor, source: ImageSource) -> dict[str, Any]:
     return input_record(image)
 
 
+#: torch's own thread count when painterly was imported: the physical cores it sees (or what
+#: OMP_NUM_THREADS says), before any run changed it.
+_DEFAULT_THREADS = torch.get_num_threads()
+
+
+def default_threads() -> int:
+    """The threads a run uses unless ``--threads`` says otherwise: the physical cores torch
+    sees (its own default), as it was before any run."""
+    return _DEFAULT_THREADS
+
+
+@contextlib.contextmanager
+def threads_set(count: int) -> Iterator[None]:
+    """torch's intra-op threads set to ``count`` for the block, then put back."""
+    before = torch.get_num_threads()
+    if count != before:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
+
+
 class StyleTransfer:
     """A reusable runner: the feature extractor is built once and reused across runs.
 
@@ -155,6 +181,11 @@ class StyleTransfer:
             # bf16 weights rather than autocast: autocast would re-cast the frozen fp32
             # weights at every call. Grams and losses still run in float32 (losses.py).
             self.vgg.to(dtype=torch.bfloat16, memory_format=torch.channels_last)  # type: ignore[call-overload]
+
+    @property
+    def threads(self) -> int:
+        """CPU threads a run uses: ``config.threads``, or :func:`default_threads`."""
+        return self.config.threads or default_threads()
 
     def _features(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         features: dict[str, torch.Tensor] = self.vgg(image, self.layers)
@@ -295,7 +326,8 @@ class StyleTransfer:
                 stacklevel=2,
             )
         try:
-            result = ladder.run(seed, callback, resume)
+            with threads_set(self.threads):
+                result = ladder.run(seed, callback, resume)
         except (TransferInterrupted, NonFiniteLossError) as exc:
             exc.result = self._with_recipe(exc.result, records)
             raise
@@ -313,6 +345,7 @@ class StyleTransfer:
             steps=result.steps,
             stop_reason=result.stop_reason,
             loss=result.loss,
+            threads=self.threads,
             weights={"source": self.weights.source, "sha256": self.weights.sha256},
         )
         return dataclasses.replace(result, recipe=recipe)
