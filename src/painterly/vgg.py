@@ -9,7 +9,7 @@ Layer names are Caffe's: ``conv1_1`` … ``conv5_4`` (before the ReLU), ``relu1_
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 import torch
@@ -99,6 +99,9 @@ class _GradientLayout(torch.autograd.Function):
         if ctx.channels_last:
             return grad.contiguous(memory_format=torch.channels_last)
         return grad.contiguous()
+
+
+_gradient_layout: Callable[[torch.Tensor], torch.Tensor] = _GradientLayout.apply
 
 
 def layer_stride(name: str) -> int:
@@ -334,5 +337,5 @@ class VGG19Features(nn.Module):
             else:
                 x = F.avg_pool2d(x, 2, 2)
             for given in wanted.get(name, ()):
-                out[given] = _GradientLayout.apply(x)
+                out[given] = _gradient_layout(x)
         return out
