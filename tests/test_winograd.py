@@ -16,17 +16,18 @@ from painterly.winograd import WinogradConv2d, transform_kernel, winograd_conv2d
 from .conftest import CONTENT, STYLE
 
 
+@pytest.mark.parametrize("m", [2, 4, 6])
 @pytest.mark.parametrize(
     ("batch", "c_in", "c_out", "height", "width"),
-    [(1, 3, 8, 5, 7), (2, 16, 32, 13, 9), (1, 8, 8, 1, 1), (1, 4, 4, 8, 12)],
+    [(1, 3, 8, 5, 7), (2, 16, 32, 13, 9), (1, 8, 8, 1, 1), (1, 4, 4, 8, 12), (1, 4, 4, 12, 12)],
 )
-def test_matches_direct_convolution_in_float64(batch, c_in, c_out, height, width) -> None:
-    """Output and input gradient equal F.conv2d's to rounding, for sizes that are and are
-    not multiples of the 4×4 output tile."""
+def test_matches_direct_convolution_in_float64(m, batch, c_in, c_out, height, width) -> None:
+    """Output and input gradient equal F.conv2d's to rounding, for F(2×2), F(4×4) and F(6×6)
+    and sizes that are and are not multiples of the output tile."""
     torch.manual_seed(0)
     conv = torch.nn.Conv2d(c_in, c_out, 3, padding=1).double()
     x = torch.randn(batch, c_in, height, width, dtype=torch.float64, requires_grad=True)
-    y = WinogradConv2d(conv)(x)
+    y = WinogradConv2d(conv, m=m)(x)
     expected = conv(x)
     torch.testing.assert_close(y, expected, rtol=0, atol=1e-12)
     grad_out = torch.randn_like(expected)
@@ -69,11 +70,31 @@ def test_bf16_error_on_real_features() -> None:
     assert 1e-3 < error < 0.05
 
 
+@pytest.mark.parametrize(("m", "bound"), [(2, 2e-6), (4, 1e-5), (6, 3e-5)])
+def test_float32_error_on_real_features(m: int, bound: float) -> None:
+    """conv3_2 of VGG19 on real relu3_1 features in float32: F(2×2), F(4×4), F(6×6) each
+    within a few 1e-6 of the exact result (relative L2), the larger tiles less close; a direct
+    float32 convolution is ~1e-7 off. What lets ``auto`` use any of them in float32."""
+    vgg = VGG19Features(up_to=["conv3_2"])
+    image = torch.rand(1, 3, 96, 128, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        features = vgg(image, ["relu3_1"])["relu3_1"]
+        kernel = vgg.convs["conv3_2"].weight
+        exact = F.conv2d(features.double(), kernel.double(), padding=1)
+        fast = winograd_conv2d(features, transform_kernel(kernel, m=m)).double()
+    error = ((fast - exact).norm() / exact.norm()).item()
+    assert error < bound
+
+
 def test_rejects_what_it_cannot_compute() -> None:
     with pytest.raises(ValueError, match="3x3/stride 1/padding 1"):
         WinogradConv2d(torch.nn.Conv2d(4, 4, 3, stride=2, padding=1))
     with pytest.raises(ValueError, match="input channels"):
         winograd_conv2d(torch.zeros(1, 5, 8, 8), torch.zeros(36, 4, 4))
+    with pytest.raises(ValueError, match="16, 36 or 64"):
+        winograd_conv2d(torch.zeros(1, 4, 8, 8), torch.zeros(25, 4, 4))
+    with pytest.raises(ValueError, match="tile side"):
+        transform_kernel(torch.zeros(4, 4, 3, 3), m=3)
     with pytest.raises(ValueError, match="conv layer"):
         VGG19Features(up_to=["relu1_1"]).use_winograd("relu1_1")
 

@@ -9,8 +9,8 @@ Layer names are Caffe's: ``conv1_1`` … ``conv5_4`` (before the ReLU), ``relu1_
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Sequence
-from typing import Literal
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -20,6 +20,7 @@ from .weights import CONV_NAMES, VGGWeights, load_weights
 from .winograd import WinogradConv2d
 
 __all__ = [
+    "ALGORITHMS",
     "LAYER_ALIASES",
     "LAYER_NAMES",
     "VGG19Features",
@@ -28,6 +29,9 @@ __all__ = [
 ]
 
 Pooling = Literal["max", "avg"]
+
+#: How one 3×3 layer can be computed: ``F.conv2d`` or Winograd F(m×m, 3×3), m = 2, 4, 6.
+ALGORITHMS = ("direct", "winograd2", "winograd4", "winograd6")
 
 _BLOCKS = ((1, 2), (2, 2), (3, 4), (4, 4), (5, 4))
 
@@ -74,6 +78,30 @@ def resolve_layer(name: str) -> str:
     close = difflib.get_close_matches(key, known, n=3, cutoff=0.6)
     hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
     raise ValueError(f"unknown VGG19 layer {name!r}{hint} (`painterly layers` lists them)")
+
+
+class _GradientLayout(torch.autograd.Function):
+    """The identity, whose backward pass gives the gradient the memory format of the features.
+
+    Why: the losses' gradients arrive NCHW-contiguous (a Gram's ``reshape(C, H·W)`` of
+    channels_last features is a copy), and meeting channels_last activations they sent ReLU's
+    backward (``threshold_backward``) and the sum of a layer's two gradients (``add_``) through
+    PyTorch's slow mixed-stride paths: 4× slower ReLU backward, measured, which ate the gain
+    of channels_last convolutions (issue 17). One copy here is cheaper."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
+        ctx.channels_last = x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last)
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        if ctx.channels_last:
+            return grad.contiguous(memory_format=torch.channels_last)
+        return grad.contiguous()
+
+
+_gradient_layout: Callable[[torch.Tensor], torch.Tensor] = _GradientLayout.apply
 
 
 def layer_stride(name: str) -> int:
@@ -134,8 +162,68 @@ class VGG19Features(nn.Module):
         # Plain tuples, not buffers: they must stay float32 when the network is cast to bf16.
         self._mean: tuple[float, ...] = tuple(mean.tolist())
         self._std: tuple[float, ...] = tuple(std.tolist())
+        #: Set by :meth:`set_plan`: in-place ReLU where autograd allows, per-layer memory
+        #: formats, gradients in the features' memory format. Off: the forward of before.
+        self.fused = False
+        # Float32 kernels and biases of the layers switched away from direct convolution.
+        self._direct: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self.requires_grad_(False)
         self.eval()
+
+    def set_plan(
+        self,
+        algorithms: Mapping[str, str],
+        channels_last: Iterable[str] = (),
+        dtype: torch.dtype = torch.float32,
+    ) -> dict[str, str]:
+        """Compute each conv layer as ``algorithms`` says (:data:`ALGORITHMS`; layers not named:
+        ``"direct"``), the direct layers in ``channels_last`` in that memory format (the others
+        NCHW), everything in ``dtype``, with the fused forward (:attr:`fused`). Any earlier
+        plan or :meth:`use_winograd` is undone first: kernel transforms are always made from the
+        float32 kernels. Returns ``{layer: algorithm}`` of the layers this network has.
+
+        The plans come from :func:`painterly.kernels.choose_kernels`; the bf16 path of before
+        (:meth:`use_winograd` and ``.to(bfloat16, channels_last)``) does not use this method.
+
+        Raises:
+            ValueError: an unknown layer or algorithm.
+        """
+        for name, algorithm in algorithms.items():
+            if name not in CONV_NAMES or algorithm not in ALGORITHMS:
+                raise ValueError(f"no such conv layer/algorithm: {name!r}: {algorithm!r}")
+        last_format = set(channels_last)
+        device = next(iter(self.convs.values())).bias.device  # type: ignore[union-attr]
+        done = {}
+        for name in list(self.convs):
+            kernel, bias = self._float32_kernel(name)
+            algorithm = algorithms.get(name, "direct")
+            module: nn.Module
+            if algorithm == "direct":
+                conv = nn.Conv2d(kernel.shape[1], kernel.shape[0], 3, padding=1)
+                conv.weight.data, conv.bias.data = kernel.clone(), bias.clone()  # type: ignore[union-attr]
+                fmt = torch.channels_last if name in last_format else torch.contiguous_format
+                module = conv.requires_grad_(False).to(device, dtype, memory_format=fmt)  # type: ignore[call-overload]
+                self._direct.pop(name, None)
+            else:
+                conv = nn.Conv2d(kernel.shape[1], kernel.shape[0], 3, padding=1)
+                conv.weight.data, conv.bias.data = kernel, bias  # type: ignore[union-attr]
+                module = WinogradConv2d(conv, dtype, m=int(algorithm[-1])).to(device)
+                self._direct[name] = (kernel, bias)
+            self.convs[name] = module  # type: ignore[assignment]
+            self.add_module(name, module)
+            done[name] = algorithm
+        self.fused = True
+        return done
+
+    def _float32_kernel(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """The float32 (C_out, C_in, 3, 3) kernel and (C_out,) bias of a layer, on the CPU."""
+        if name in self._direct:
+            return self._direct[name]
+        conv = self.convs[name]
+        if not isinstance(conv, nn.Conv2d) or conv.weight.dtype != torch.float32:
+            raise ValueError(f"{name}: its float32 kernel is gone (use_winograd or a cast)")
+        assert conv.bias is not None
+        return conv.weight.detach().cpu().contiguous(), conv.bias.detach().cpu().clone()
 
     def use_winograd(self, first: str = "conv3_1", dtype: torch.dtype | None = None) -> list[str]:
         """Compute the convolutions from ``first`` on by Winograd F(4×4, 3×3)
@@ -210,6 +298,8 @@ class VGG19Features(nn.Module):
         x = self.preprocess(image).to(weight.dtype)
         if weight.dim() == 4 and weight.is_contiguous(memory_format=torch.channels_last):
             x = x.contiguous(memory_format=torch.channels_last)
+        if self.fused:
+            return self._fused_forward(x, wanted, last)
         for name in self._names[: last + 1]:
             if name.startswith("conv"):
                 x = self.convs[name](x)
@@ -221,4 +311,31 @@ class VGG19Features(nn.Module):
                 x = F.avg_pool2d(x, 2, 2)
             for given in wanted.get(name, ()):
                 out[given] = x
+        return out
+
+    def _fused_forward(
+        self, x: torch.Tensor, wanted: dict[str, list[str]], last: int
+    ) -> dict[str, torch.Tensor]:
+        """:meth:`forward` under a plan: each direct layer gets its input in its kernel's memory
+        format; ReLU runs in place on a conv output nobody asked for (a convolution's backward
+        needs its input and kernel, not its output; ReLU's needs only its result); the features
+        returned pass through :class:`_GradientLayout`."""
+        out: dict[str, torch.Tensor] = {}
+        for name in self._names[: last + 1]:
+            if name.startswith("conv"):
+                conv = self.convs[name]
+                if isinstance(conv, nn.Conv2d):
+                    cl = conv.weight.is_contiguous(memory_format=torch.channels_last)
+                    x = x.contiguous(
+                        memory_format=torch.channels_last if cl else torch.contiguous_format
+                    )
+                x = conv(x)
+            elif name.startswith("relu"):
+                x = F.relu(x) if f"conv{name[4:]}" in wanted else F.relu_(x)
+            elif self.pooling == "max":
+                x = F.max_pool2d(x, 2, 2)
+            else:
+                x = F.avg_pool2d(x, 2, 2)
+            for given in wanted.get(name, ()):
+                out[given] = _gradient_layout(x)
         return out

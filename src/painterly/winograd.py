@@ -1,4 +1,4 @@
-"""Winograd convolution F(4×4, 3×3) for the frozen 3×3 layers of VGG19.
+"""Winograd convolutions F(m×m, 3×3), m = 2, 4 or 6, for the frozen 3×3 layers of VGG19.
 
 A 3×3 convolution (stride 1, zero padding 1) computed as in Lavin & Gray, "Fast Algorithms for
 Convolutional Neural Networks" (CVPR 2016), eq. 9: the image is cut into 6×6 tiles that overlap
@@ -19,11 +19,18 @@ channels are many and pixels few: from ``conv3_1`` on (benchmarks/README.md). Th
 precision: in bf16 the output of one layer differs from the exact convolution by ~2.6 %
 (relative L2) instead of ~0.24 % for a direct bf16 convolution, because the transforms amplify
 the rounding of the tile values and of the products. The optimisation does not notice
-(tests/test_winograd.py compares final losses, evaluated in float32); float32 runs keep direct
-convolution.
+(tests/test_winograd.py compares final losses, evaluated in float32); in float32 the error is
+~2e-6 (:mod:`painterly.kernels` chooses per layer by measurement).
 
 The kernels are frozen, so their transforms are computed once, in float64. The backward pass
 runs the forward's steps transposed, in reverse order, with the same transformed kernels.
+
+The other tile sizes, for float32 (issue 17): F(2×2, 3×3) (4×4 tiles, 2.25× fewer products,
+the smallest error) and F(6×6, 3×3) (8×8 tiles, 5.1× fewer products, ~10× F(4×4)'s error, still
+~1e-5 relative in float32). Their matrices come from the Toom-Cook construction of Lavin & Gray
+2016, section 4 (:func:`_toom_cook`), with the interpolation points 0, ±1 and 0, ±1, ±2, ±½; the
+size of a transform is the kernel transform's first dimension ((m + 2)², 16, 36 or 64), so the
+functions below infer m from ``u``. F(4×4, 3×3) keeps the paper's printed matrices.
 """
 
 from __future__ import annotations
@@ -35,9 +42,18 @@ import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
 
-__all__ = ["WinogradConv2d", "transform_kernel", "winograd_conv2d", "winograd_conv2d_input_grad"]
+__all__ = [
+    "TILE_SIZES",
+    "WinogradConv2d",
+    "transform_kernel",
+    "winograd_conv2d",
+    "winograd_conv2d_input_grad",
+]
 
-_M = 4  # output tile side
+#: The output tile sides m of F(m×m, 3×3) implemented here.
+TILE_SIZES = (2, 4, 6)
+
+_M = 4  # output tile side of the default, F(4×4, 3×3)
 _A = _M + 2  # input tile side, m + r − 1 with r = 3
 
 # Lavin & Gray 2016, section 4.2, F(4×4, 3×3).
@@ -75,27 +91,79 @@ _KRON_B = torch.kron(_matrix(_BT), _matrix(_BT))  # (36, 36)
 _KRON_A = torch.kron(_matrix(_AT), _matrix(_AT))  # (16, 36)
 
 
-def transform_kernel(weight: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+def _toom_cook(points: tuple[float, ...], m: int) -> tuple[torch.Tensor, ...]:
+    """Aᵀ (m × n), G (n × 3), Bᵀ (n × n) of F(m, 3) from n − 1 = m + 1 finite interpolation
+    points and ∞ (Lavin & Gray 2016, section 4: the transpose of Toom-Cook's linear
+    convolution). With V the (n × n) evaluation matrix of polynomials of degree n − 1 at the
+    points (its ∞ row: the leading coefficient), V_k its first k columns with the ∞ row moved to
+    column k − 1, a correlation is y = V_mᵀ [(V_3 g) ⊙ (V⁻ᵀ d)]: Aᵀ = V_mᵀ, G = V_3, Bᵀ = V⁻ᵀ.
+    Each row of Bᵀ is scaled to a largest entry of 1 and G's row by the inverse (exactly the
+    same product)."""
+    n = m + 2
+    p = torch.tensor(points, dtype=torch.float64)
+
+    def evaluation(k: int) -> torch.Tensor:
+        v = torch.zeros(n, k, dtype=torch.float64)
+        v[:-1] = p.unsqueeze(1) ** torch.arange(k, dtype=torch.float64)
+        v[-1, k - 1] = 1.0
+        return v
+
+    bt = torch.linalg.inv(evaluation(n)).t()
+    g = evaluation(3)
+    scale = bt.abs().amax(dim=1, keepdim=True)
+    return evaluation(m).t(), g * scale, bt / scale
+
+
+_POINTS = {2: (0.0, 1.0, -1.0), 6: (0.0, 1.0, -1.0, 2.0, -2.0, 0.5, -0.5)}
+
+
+def _transforms(m: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(G, Bᵀ ⊗ Bᵀ, Aᵀ ⊗ Aᵀ) of F(m×m, 3×3) in float64."""
+    if m == _M:
+        return _matrix(_G), _KRON_B, _KRON_A
+    at, g, bt = _toom_cook(_POINTS[m], m)
+    return g, torch.kron(bt, bt), torch.kron(at, at)
+
+
+_TRANSFORMS = {m: _transforms(m) for m in TILE_SIZES}
+_TILE_OF = {(m + 2) ** 2: m for m in TILE_SIZES}  # transform size → m
+
+
+def _tile(u: torch.Tensor) -> tuple[int, int, torch.Tensor, torch.Tensor]:
+    """m, m + 2 and the two vectorised transforms of the kernel transform ``u``."""
+    m = _TILE_OF.get(u.shape[0])
+    if m is None:
+        raise ValueError(f"a kernel transform has (m + 2)² = 16, 36 or 64 rows, not {u.shape[0]}")
+    _, kron_b, kron_a = _TRANSFORMS[m]
+    return m, m + 2, kron_b, kron_a
+
+
+def transform_kernel(
+    weight: torch.Tensor, dtype: torch.dtype | None = None, m: int = _M
+) -> torch.Tensor:
     """Kernels in the Winograd domain, U = G g Gᵀ (Lavin & Gray 2016, eq. 9), computed in
     float64.
 
     Args:
         weight: (C_out, C_in, 3, 3), any float dtype.
         dtype: of the result; default ``weight``'s.
+        m: the output tile side of F(m×m, 3×3), one of :data:`TILE_SIZES`.
 
     Returns:
-        (36, C_in, C_out): for each of the 6×6 tile positions, the matrix that maps input to
-        output channels.
+        ((m + 2)², C_in, C_out): for each of the tile positions (36 for m = 4), the matrix that
+        maps input to output channels.
 
     Raises:
-        ValueError: a kernel that is not 3×3.
+        ValueError: a kernel that is not 3×3, or another m.
     """
+    if m not in TILE_SIZES:
+        raise ValueError(f"Winograd tile side m must be one of {TILE_SIZES}, not {m}")
     if weight.dim() != 4 or tuple(weight.shape[-2:]) != (3, 3):
         shape = tuple(weight.shape)
         raise ValueError(f"expected kernels of shape (C_out, C_in, 3, 3), got {shape}")
-    g = _matrix(_G).to(weight.device)
+    g = _TRANSFORMS[m][0].to(weight.device)
     u = torch.einsum("ik,ockl,jl->ijco", g, weight.detach().double(), g)
-    return u.reshape(_A * _A, weight.shape[1], weight.shape[0]).to(dtype or weight.dtype)
+    return u.reshape((m + 2) ** 2, weight.shape[1], weight.shape[0]).to(dtype or weight.dtype)
 
 
 def _band_rows(batch: int, tiles_across: int, channels: int) -> int:
@@ -111,7 +179,7 @@ def _band_rows(batch: int, tiles_across: int, channels: int) -> int:
 def winograd_conv2d(
     x: torch.Tensor, u: torch.Tensor, bias: torch.Tensor | None = None
 ) -> torch.Tensor:
-    """3×3 convolution, stride 1, zero padding 1, by Winograd F(4×4, 3×3). Not differentiable
+    """3×3 convolution, stride 1, zero padding 1, by Winograd F(m×m, 3×3). Not differentiable
     by itself: :class:`WinogradConv2d` supplies the backward pass.
 
     The image is processed in bands of tile rows (:func:`_band_rows`), each band's tiles
@@ -119,7 +187,8 @@ def winograd_conv2d(
 
     Args:
         x: (B, C_in, H, W), either memory format.
-        u: (36, C_in, C_out), from :func:`transform_kernel`, same dtype as ``x``.
+        u: ((m + 2)², C_in, C_out), from :func:`transform_kernel`, same dtype as ``x``; its
+            size gives m.
         bias: (C_out,) or ``None``.
 
     Returns:
@@ -127,41 +196,49 @@ def winograd_conv2d(
         ``F.conv2d(x, weight, bias, padding=1)`` up to rounding (module docstring).
 
     Raises:
-        ValueError: ``x`` and ``u`` disagree on the number of input channels.
+        ValueError: ``x`` and ``u`` disagree on the number of input channels, or ``u`` is
+            no kernel transform.
     """
     b, c, h, w = x.shape
     if u.shape[1] != c:
         raise ValueError(f"kernel transform is for {u.shape[1]} input channels, image has {c}")
     c_out = u.shape[2]
-    th, tw = -(-h // _M), -(-w // _M)  # tiles down and across
+    m, a, kron_b, kron_a = _tile(u)
+    th, tw = -(-h // m), -(-w // m)  # tiles down and across
     # Zero-padded (B, H', W', C) copy: one pixel of padding, plus enough to fill the last tiles.
-    padded = x.new_zeros(b, _M * th + 2, _M * tw + 2, c)
+    padded = x.new_zeros(b, m * th + 2, m * tw + 2, c)
     padded[:, 1 : h + 1, 1 : w + 1] = x.permute(0, 2, 3, 1)
     sb, sh, sw, sc = padded.stride()
-    out = x.new_empty(b, _M * th, _M * tw, c_out)
-    kron_b, kron_a = _KRON_B.to(x), _KRON_A.to(x)
+    # The result is allocated as itself, channels_last, not returned as a view of a buffer:
+    # a custom Function's view output could not be rectified in place (vgg.py's fused forward).
+    result = torch.empty(
+        (b, c_out, h, w), dtype=x.dtype, device=x.device, memory_format=torch.channels_last
+    )
+    whole = m * th == h and m * tw == w
+    out = result.permute(0, 2, 3, 1) if whole else x.new_empty(b, m * th, m * tw, c_out)
+    kron_b, kron_a = kron_b.to(x), kron_a.to(x)
     step = _band_rows(b, tw, max(c, c_out))
     for r0 in range(0, th, step):
         rows = min(step, th - r0)
         tiles = b * rows * tw
-        # (6, 6, B, rows, tw, C): tile position first, each position one (tiles, C) matrix.
+        # (m+2, m+2, B, rows, tw, C): tile position first, each position one (tiles, C) matrix.
         d = padded.as_strided(
-            (_A, _A, b, rows, tw, c),
-            (sh, sw, sb, _M * sh, _M * sw, sc),
-            padded.storage_offset() + _M * r0 * sh,
+            (a, a, b, rows, tw, c),
+            (sh, sw, sb, m * sh, m * sw, sc),
+            padded.storage_offset() + m * r0 * sh,
         )
-        v = torch.mm(kron_b, d.reshape(_A * _A, tiles * c)).view(_A * _A, tiles, c)
-        products = torch.bmm(v, u).view(_A * _A, tiles * c_out)
+        v = torch.mm(kron_b, d.reshape(a * a, tiles * c)).view(a * a, tiles, c)
+        products = torch.bmm(v, u).view(a * a, tiles * c_out)
         if bias is None:
             y = torch.mm(kron_a, products)
         else:
             y = torch.addmm(bias.to(x.dtype).repeat(tiles), kron_a, products)
-        # (4, 4, B, rows, tw, C_out) → (B, rows, 4, tw, 4, C_out), the band of the output.
-        band = out[:, _M * r0 : _M * (r0 + rows)].view(b, rows, _M, tw, _M, c_out)
-        band.copy_(y.view(_M, _M, b, rows, tw, c_out).permute(2, 3, 0, 4, 1, 5))
-    if _M * th != h or _M * tw != w:
-        out = out[:, :h, :w].contiguous()
-    return out.permute(0, 3, 1, 2)
+        # (m, m, B, rows, tw, C_out) → (B, rows, m, tw, m, C_out), the band of the output.
+        band = out[:, m * r0 : m * (r0 + rows)].view(b, rows, m, tw, m, c_out)
+        band.copy_(y.view(m, m, b, rows, tw, c_out).permute(2, 3, 0, 4, 1, 5))
+    if not whole:
+        result.permute(0, 2, 3, 1).copy_(out[:, :h, :w])
+    return result
 
 
 def winograd_conv2d_input_grad(
@@ -174,7 +251,7 @@ def winograd_conv2d_input_grad(
 
     Args:
         grad: ∂L/∂y, (B, C_out, H, W), either memory format.
-        u: the forward pass's (36, C_in, C_out).
+        u: the forward pass's ((m + 2)², C_in, C_out).
         height, width: H and W (the input's, equal to the output's).
 
     Returns:
@@ -182,32 +259,33 @@ def winograd_conv2d_input_grad(
     """
     b, c_out, h, w = grad.shape
     c = u.shape[1]
-    th, tw = -(-height // _M), -(-width // _M)
-    # Output tiles: (B, H', W', C_out) zero-extended to whole tiles, (B, th, 4, tw, 4, C_out).
-    g = grad.new_zeros(b, _M * th, _M * tw, c_out)
+    m, a, kron_b, kron_a = _tile(u)
+    th, tw = -(-height // m), -(-width // m)
+    # Output tiles: (B, H', W', C_out) zero-extended to whole tiles, (B, th, m, tw, m, C_out).
+    g = grad.new_zeros(b, m * th, m * tw, c_out)
     g[:, :h, :w] = grad.permute(0, 2, 3, 1)
-    g = g.view(b, th, _M, tw, _M, c_out)
-    # Tiles overlap by 2 pixels: rows 4 and 5 of a tile are rows 0 and 1 of the next one.
-    d_padded = grad.new_zeros(b, th + 1, _M, tw + 1, _M, c)
-    kron_a_t, kron_b_t = _KRON_A.to(grad).t(), _KRON_B.to(grad).t()
+    g = g.view(b, th, m, tw, m, c_out)
+    # Tiles overlap by 2 pixels: rows m and m + 1 of a tile are rows 0 and 1 of the next one.
+    d_padded = grad.new_zeros(b, th + 1, m, tw + 1, m, c)
+    kron_a_t, kron_b_t = kron_a.to(grad).t(), kron_b.to(grad).t()
     u_t = u.transpose(1, 2)
     step = _band_rows(b, tw, max(c, c_out))
     for r0 in range(0, th, step):
         rows = min(step, th - r0)
         tiles = b * rows * tw
-        g_band = g[:, r0 : r0 + rows].permute(2, 4, 0, 1, 3, 5)  # (4, 4, B, rows, tw, C_out)
-        d_products = torch.mm(kron_a_t, g_band.reshape(_M * _M, tiles * c_out))
-        d_v = torch.bmm(d_products.view(_A * _A, tiles, c_out), u_t)
-        d_tiles = torch.mm(kron_b_t, d_v.view(_A * _A, tiles * c))
-        d_tiles = d_tiles.view(_A, _A, b, rows, tw, c).permute(2, 3, 0, 4, 1, 5)
-        for part, down in ((slice(0, _M), 0), (slice(_M, _A), 1)):
-            for cols, right in ((slice(0, _M), 0), (slice(_M, _A), 1)):
+        g_band = g[:, r0 : r0 + rows].permute(2, 4, 0, 1, 3, 5)  # (m, m, B, rows, tw, C_out)
+        d_products = torch.mm(kron_a_t, g_band.reshape(m * m, tiles * c_out))
+        d_v = torch.bmm(d_products.view(a * a, tiles, c_out), u_t)
+        d_tiles = torch.mm(kron_b_t, d_v.view(a * a, tiles * c))
+        d_tiles = d_tiles.view(a, a, b, rows, tw, c).permute(2, 3, 0, 4, 1, 5)
+        for part, down in ((slice(0, m), 0), (slice(m, a), 1)):
+            for cols, right in ((slice(0, m), 0), (slice(m, a), 1)):
                 n_rows, n_cols = part.stop - part.start, cols.stop - cols.start
                 top = r0 + down
                 d_padded[:, top : top + rows, :n_rows, right : right + tw, :n_cols] += d_tiles[
                     :, :, part, :, cols
                 ]
-    d_padded = d_padded.view(b, _M * (th + 1), _M * (tw + 1), c)
+    d_padded = d_padded.view(b, m * (th + 1), m * (tw + 1), c)
     return d_padded[:, 1 : height + 1, 1 : width + 1].contiguous().permute(0, 3, 1, 2)
 
 
@@ -231,7 +309,7 @@ _winograd: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] = 
 
 
 class WinogradConv2d(nn.Module):
-    """A frozen 3×3, stride-1, padding-1 ``nn.Conv2d`` computed by Winograd F(4×4, 3×3).
+    """A frozen 3×3, stride-1, padding-1 ``nn.Conv2d`` computed by Winograd F(m×m, 3×3).
 
     Differentiable with respect to its input only (the kernels are constants): the backward
     pass is the exact adjoint of the forward one (:func:`winograd_conv2d_input_grad`), so the
@@ -241,12 +319,13 @@ class WinogradConv2d(nn.Module):
     Args:
         conv: the convolution to replace; kernel 3×3, stride 1, padding 1, no groups/dilation.
         dtype: of the kernel transform and bias; default the conv's.
+        m: the output tile side, one of :data:`TILE_SIZES` (default 4).
 
     Raises:
-        ValueError: any other convolution.
+        ValueError: any other convolution, or another m.
     """
 
-    def __init__(self, conv: nn.Conv2d, dtype: torch.dtype | None = None) -> None:
+    def __init__(self, conv: nn.Conv2d, dtype: torch.dtype | None = None, m: int = _M) -> None:
         super().__init__()
         if (
             conv.kernel_size != (3, 3)
@@ -258,10 +337,10 @@ class WinogradConv2d(nn.Module):
         ):
             raise ValueError(f"Winograd F(4x4, 3x3) needs a 3x3/stride 1/padding 1 conv: {conv}")
         weight = conv.weight.detach()
-        self.in_channels, self.out_channels = conv.in_channels, conv.out_channels
+        self.in_channels, self.out_channels, self.m = conv.in_channels, conv.out_channels, m
         self.u: torch.Tensor
         self.bias: torch.Tensor
-        self.register_buffer("u", transform_kernel(weight, dtype))
+        self.register_buffer("u", transform_kernel(weight, dtype, m))
         bias = conv.bias.detach() if conv.bias is not None else weight.new_zeros(conv.out_channels)
         self.register_buffer("bias", bias.to(dtype or bias.dtype, copy=True))
 
@@ -270,4 +349,5 @@ class WinogradConv2d(nn.Module):
         return _winograd(x, self.u, self.bias)
 
     def extra_repr(self) -> str:
-        return f"{self.in_channels}, {self.out_channels}, kernel_size=(3, 3), F(4x4, 3x3)"
+        m = self.m
+        return f"{self.in_channels}, {self.out_channels}, kernel_size=(3, 3), F({m}x{m}, 3x3)"
