@@ -44,3 +44,16 @@ def private_web_lock(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]
         del os.environ["PAINTERLY_WEB_LOCK"]
     else:
         os.environ["PAINTERLY_WEB_LOCK"] = before
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_kernel_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The kernel choice is measured once per test session into its own cache folder (CLI
+    subprocesses inherit it), never read from or written to the user's."""
+    before = os.environ.get("PAINTERLY_CACHE_DIR")
+    os.environ["PAINTERLY_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if before is None:
+        os.environ.pop("PAINTERLY_CACHE_DIR", None)
+    else:
+        os.environ["PAINTERLY_CACHE_DIR"] = before

@@ -33,8 +33,8 @@ RANK: dict[str, int] = {
     # features: where the numbers come from, the kernels, the network
     "weights": 4,
     "winograd": 4,
-    "kernels": 5,
-    "vgg": 6,
+    "vgg": 5,
+    "kernels": 6,
     # core: the maths
     "losses": 7,
     "events": 7,

@@ -34,6 +34,7 @@ from . import objective
 from .config import INIT_KEYWORDS, Config, ConfigError
 from .events import NonFiniteLossError, Result, RunState, StepEvent, TransferInterrupted
 from .images import ImageSource, load_image
+from .kernels import apply_plan, choose_kernels
 from .ladder import Inputs, Ladder, check_sizes, scaled
 from .masks import load_mask
 from .memory import estimate_peak_memory
@@ -82,7 +83,9 @@ def resolve_device(name: str) -> torch.device:
 
 def resolve_precision(name: str, device: torch.device) -> str:
     """``"auto"`` → ``"bf16"`` where the hardware has native bf16 (CPU: AVX512-BF16 or AMX;
-    CUDA: compute capability ≥ 8), else ``"fp32"``."""
+    CUDA: compute capability ≥ 8), else ``"fp32"``: the rule by CPU flags of before.
+    :class:`StyleTransfer` now chooses by measurement (:func:`painterly.kernels.choose_kernels`),
+    since flags can claim a bf16 that runs emulated; this stays for callers of the old name."""
     if name != "auto":
         return name
     if device.type == "cuda":
@@ -165,22 +168,19 @@ class StyleTransfer:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.device = resolve_device(config.device)
-        self.precision = resolve_precision(config.precision, self.device)
         self.content_layers = [resolve_layer(n) for n in config.content_layers]
         self.style_weights = {resolve_layer(k): v for k, v in config.layer_weights.items()}
         self.layers = list(dict.fromkeys([*self.content_layers, *self.style_weights]))
         self.weights = load_weights(config.weights)
         self.vgg = VGG19Features(self.weights, config.pooling, up_to=self.layers)
         self.vgg.to(self.device)
-        self.convolution = resolve_convolution(config.convolution, self.precision, self.device)
-        if self.convolution == "winograd":
-            # From the float32 kernels, so that the transforms are rounded to bf16 only once.
-            dtype = torch.bfloat16 if self.precision == "bf16" else None
-            self.vgg.use_winograd(WINOGRAD_FROM, dtype)
-        if self.precision == "bf16":
-            # bf16 weights rather than autocast: autocast would re-cast the frozen fp32
-            # weights at every call. Grams and losses still run in float32 (losses.py).
-            self.vgg.to(dtype=torch.bfloat16, memory_format=torch.channels_last)  # type: ignore[call-overload]
+        # The kernels: explicit choices as given, "auto" measured once per machine and cached.
+        self.kernels = choose_kernels(
+            self.device, config.precision, config.convolution, threads=self.threads
+        )
+        self.precision = self.kernels.precision
+        self.convolution = self.kernels.convolution
+        apply_plan(self.vgg, self.kernels)
 
     @property
     def threads(self) -> int:

@@ -57,7 +57,8 @@ def header(job: Job, runner: StyleTransfer) -> str:
     c = job.config
     return (
         f"painterly: preset {c.preset}, seed {c.seed}, device {runner.device}, precision "
-        f"{runner.precision}, size {c.size} px"
+        f"{runner.precision}, size {c.size} px, {runner.threads} threads; kernels: "
+        f"{runner.kernels.describe()}"
     )
 
 
