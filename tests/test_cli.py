@@ -324,3 +324,10 @@ def test_the_readme_option_table_matches_the_options_derived_from_config() -> No
     stylize = parser._subparsers._group_actions[0].choices["stylize"]
     known = {flag for action in stylize._actions for flag in action.option_strings}
     assert listed - known == set(), "README lists options the command does not have"
+
+
+def test_doctor_names_the_flags_the_candidates_and_the_choice(capsys) -> None:
+    assert cli.main(["doctor"]) == 0
+    out = capsys.readouterr().out
+    assert "CPU: " in out and "avx2=" in out and "avx512_bf16=" in out and "amx=" in out
+    assert "choice: fp32 " in out or "choice: bf16 " in out

@@ -25,7 +25,7 @@ from ..memory import NotEnoughMemoryError
 from ..recipe import RecipeError, painterly_version
 from ..transfer import NonFiniteLossError, TransferInterrupted
 from ..weights import WeightsError
-from . import animate, layers, reproduce, resume, serve, stylize, sweep
+from . import animate, doctor, layers, reproduce, resume, serve, stylize, sweep
 from .common import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
@@ -60,6 +60,7 @@ _COMMANDS: dict[str, tuple[Callable[..., None], Callable[[argparse.Namespace], i
     "sweep": (sweep.add_parser, sweep.run),
     "layers": (layers.add_parser, layers.run),
     "serve": (serve.add_parser, serve.run),
+    "doctor": (doctor.add_parser, doctor.run),
 }
 
 #: Errors reported in one line with exit code 2: a bad input, option or path.
