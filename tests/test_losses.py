@@ -163,3 +163,64 @@ def test_bf16_gram_is_float32_and_keeps_only_the_bf16_features() -> None:
     (expected,) = torch.autograd.grad((m @ m.T - target).square().sum(), exact)
     assert grad.dtype == torch.bfloat16
     assert ((grad.double() - expected).norm() / expected.norm()).item() < 1e-2
+
+
+def _moments_by_hand(f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """μ and Σ (+ εI) of (1, N, H, W) features over positions, float64, without the library."""
+    x = f.double().reshape(f.shape[1], -1)
+    mean = x.mean(1)
+    centred = x - mean[:, None]
+    return mean, centred @ centred.T / x.shape[1] + torch.eye(x.shape[0], dtype=torch.float64)
+
+
+def _sqrtm_by_hand(a: torch.Tensor) -> torch.Tensor:
+    vals, vecs = torch.linalg.eigh(a)
+    return vecs @ torch.diag(vals.clamp_min(0).sqrt()) @ vecs.T
+
+
+def test_w2_distance_matches_the_dowson_landau_formula() -> None:
+    """On a small, well-conditioned case, W2² = |μ − μ_s|² + tr Σ + tr Σ_s −
+    2 tr (Σ_s^½ Σ Σ_s^½)^½ (ε = 1 on both diagonals), evaluated literally in float64."""
+    f, s = _feats(10) * 3 + 1, _feats(11) * 2
+    mean, cov = _moments_by_hand(f)
+    s_mean, s_cov = _moments_by_hand(s)
+    root = _sqrtm_by_hand(s_cov)
+    expected = (
+        (mean - s_mean).square().sum()
+        + cov.trace()
+        + s_cov.trace()
+        - 2 * _sqrtm_by_hand(root @ cov @ root).trace()
+    )
+    target = losses.w2_target(*losses.feature_moments(s))
+    got = losses.w2_distance(f, *target)
+    assert got.dtype == torch.float64
+    torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-10)
+    loss = losses.w2_layer_loss(f, *target)
+    assert loss.dtype == torch.float32
+    assert loss.item() == pytest.approx(losses.W2_SCALE * expected.item() / 6, rel=1e-6)
+
+
+def test_w2_gradient_matches_float64_finite_differences_on_vgg_like_features() -> None:
+    """Features shaped and scaled like VGG's relu4_1 at 64 px (N = 256 channels over M = 40
+    positions, so Σ has rank < 40; channel scales 1…3000, eigenvalues of Σ up to ~1e7): the
+    autograd gradient of W2² agrees with central differences of W2² itself. When the cross term
+    came from the eigenvalues of Σ_s^½ Σ Σ_s^½ (condition ~1e15), W2² carried float64 rounding
+    noise that differences at h = 1e-5 turned into a 1e-4 error (issue 17: fp32 L-BFGS runs
+    parted ways on another CPU's rounding)."""
+    gen = torch.Generator().manual_seed(12)
+
+    def vgg_like() -> torch.Tensor:
+        scale = 10 ** (3.5 * torch.rand(1, 256, 1, 1, generator=gen, dtype=torch.float64))
+        return (torch.randn(1, 256, 5, 8, generator=gen, dtype=torch.float64) * scale).relu()
+
+    f, s = vgg_like(), vgg_like()
+    target = losses.w2_target(*losses.feature_moments(s))
+    x = f.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(losses.w2_distance(x, *target), x)
+    direction = torch.randn(f.shape, generator=gen, dtype=torch.float64) * f.abs().mean()
+    slope = (grad * direction).sum().item()
+    h = 1e-5
+    with torch.no_grad():
+        ahead = losses.w2_distance(f + h * direction, *target).item()
+        behind = losses.w2_distance(f - h * direction, *target).item()
+    assert abs((ahead - behind) / (2 * h) - slope) < 1e-6 * abs(slope)

@@ -19,7 +19,10 @@ their mean μ and covariance Σ over positions, and compared with the style's by
 2-Wasserstein distance between the Gaussians N(μ, Σ) and N(μ_s, Σ_s) (Dowson & Landau 1982;
 used for style transfer by Kolkin et al. 2019 and crowsonkb's style-transfer-pytorch):
 W2² = |μ − μ_s|² + tr Σ + tr Σ_s − 2 tr (Σ_s^½ Σ Σ_s^½)^½, divided by N_l (a mean over channels)
-and multiplied by :data:`W2_SCALE` so that the default β weighs it like the Gram loss.
+and multiplied by :data:`W2_SCALE` so that the default β weighs it like the Gram loss. The cross
+term is computed as the sum of the singular values of Σ_s^½ L (Σ = L Lᵀ, Cholesky), never from
+the product Σ_s^½ Σ Σ_s^½, whose condition number is the square of theirs (see
+:func:`w2_layer_loss`).
 
 Spatial control (guided Gram matrices, Gatys et al. 2017, §4): a guidance channel T (the mask,
 resized to the layer) multiplies the features, F_T = T ∘ F; the region's Gram matrix is
@@ -51,6 +54,7 @@ __all__ = [
     "style_loss",
     "style_target_loss",
     "total_variation",
+    "w2_distance",
     "w2_layer_loss",
     "w2_target",
 ]
@@ -207,9 +211,11 @@ def total_variation(image: torch.Tensor, normalization: Normalization = "paper")
 #: (README, "Another style statistic").
 W2_SCALE = 1e5
 
-#: Added to the diagonal of covariances before their square roots. VGG features here run from
-#: 0 to ~1000 and their variances are 1e2…1e5, so ε = 1 changes W2 very little, while it keeps
-#: the smallest eigenvalue of Σ_s^½ Σ Σ_s^½ (≥ ε²) far above float64 rounding of the largest.
+#: Added to the diagonal of covariances before their factorisations. VGG features here run from
+#: 0 to ~1000 and the covariances' eigenvalues reach 1e7…1e8 (relu4_1), so ε = 1 changes W2 very
+#: little, while it bounds the singular values of Σ_s^½ L below by ε, far above float64 rounding
+#: of the largest (~1e4 · 2e-16). It does not rescue the product Σ_s^½ Σ Σ_s^½: its eigenvalues
+#: reach 1e15, and float64 rounding there (~0.3) is as large as its smallest ones (ε² = 1).
 _COV_EPS = 1.0
 
 
@@ -302,6 +308,47 @@ def sqrtm_psd(matrix: torch.Tensor) -> torch.Tensor:
     return _sqrtm(matrix)
 
 
+def w2_distance(
+    features: torch.Tensor,
+    target_mean: torch.Tensor,
+    target_cov_sqrt: torch.Tensor,
+    target_cov_trace: torch.Tensor,
+    mask: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """W2²(N(μ, Σ), N(μ_s, Σ_s)) between the features' Gaussian and the style's, in float64.
+
+    W2² = |μ − μ_s|² + tr Σ + tr Σ_s − 2 tr (Σ_s^½ Σ Σ_s^½)^½ (Dowson & Landau 1982), with
+    ε = 1 added to the diagonal of Σ. With Σ = L Lᵀ (Cholesky), (Σ_s^½ L)(Σ_s^½ L)ᵀ =
+    Σ_s^½ Σ Σ_s^½, so the cross term is the nuclear norm ‖Σ_s^½ L‖_*, the sum of the singular
+    values of a matrix conditioned like Σ_s^½ and L (~1e4 here), not like their product (~1e15 at
+    relu4_1): the product's eigenvalues near ε² are float64 rounding noise (0.74 computed against
+    a bound of 1), and a gradient built from them (∝ 1 / √λ) is noise that L-BFGS amplifies until
+    runs differing only in the convolutions' rounding (another CPU, Winograd) part ways. Both
+    factorisations have stable gradients (singular values: U Vᵀ, whatever their multiplicities).
+
+    Args:
+        features: F, shape (1, N, H, W), any float dtype.
+        target_mean: μ_s, (1, N). target_cov_sqrt: Σ_s^½, (1, N, N). target_cov_trace: tr Σ_s
+            (from :func:`w2_target`).
+        mask: region weights T, (1, 1, H, W), or ``None``.
+
+    Returns:
+        A float64 scalar ≥ 0 (up to rounding), in squared feature units.
+    """
+    mean, cov = feature_moments(features, mask)
+    n = cov.shape[-1]
+    cov = cov + _COV_EPS * torch.eye(n, device=cov.device, dtype=torch.float64)
+    factor = torch.linalg.cholesky(cov)  # Σ + εI is positive definite
+    cross = torch.linalg.svdvals(target_cov_sqrt.double() @ factor).sum()
+    w2: torch.Tensor = (
+        (mean - target_mean).double().square().sum()
+        + torch.diagonal(cov, dim1=-2, dim2=-1).sum()
+        + target_cov_trace.double()
+        - 2 * cross
+    )
+    return w2
+
+
 def w2_layer_loss(
     features: torch.Tensor,
     target_mean: torch.Tensor,
@@ -311,31 +358,13 @@ def w2_layer_loss(
 ) -> torch.Tensor:
     """One layer's W2 style loss: W2_SCALE · W2²(N(μ, Σ), N(μ_s, Σ_s)) / N.
 
-    W2² = |μ − μ_s|² + tr Σ + tr Σ_s − 2 tr (Σ_s^½ Σ Σ_s^½)^½ (Dowson & Landau 1982), with
-    ε = 1 added to the diagonal of Σ.
-
-    Args:
-        features: F, shape (1, N, H, W).
-        target_mean: μ_s, (1, N). target_cov_sqrt: Σ_s^½, (1, N, N). target_cov_trace: tr Σ_s.
-        mask: region weights T, (1, 1, H, W), or ``None``.
+    Args: as :func:`w2_distance`, which computes W2².
 
     Returns:
         A float32 scalar ≥ 0 (up to rounding).
     """
-    mean, cov = feature_moments(features, mask)
-    n = cov.shape[-1]
-    # In float64: the product's entries reach 1e10, and float32 rounding there would leave
-    # negative eigenvalues far larger than ε².
-    cov = cov + _COV_EPS * torch.eye(n, device=cov.device, dtype=torch.float64)
-    root = target_cov_sqrt.double()
-    cross = sqrtm_psd(root @ cov @ root)
-    w2 = (
-        (mean - target_mean).double().square().sum()
-        + torch.diagonal(cov, dim1=-2, dim2=-1).sum()
-        + target_cov_trace.double()
-        - 2 * torch.diagonal(cross, dim1=-2, dim2=-1).sum()
-    )
-    return (W2_SCALE * w2 / n).float()
+    w2 = w2_distance(features, target_mean, target_cov_sqrt, target_cov_trace, mask)
+    return (W2_SCALE * w2 / features.shape[1]).float()
 
 
 def w2_target(
@@ -344,8 +373,8 @@ def w2_target(
     """A style's W2 target from its features' mean (1, N) and covariance (1, N, N).
 
     Returns ``(μ_s, Σ_s^½, tr Σ_s)``, the last two float64, with ε = 1 added to Σ_s's diagonal
-    as to the output's, so that (Σ_s^½ Σ Σ_s^½)^½ has no zero eigenvalue (its gradient grows
-    as 1 / √λ).
+    as to the output's, so that Σ_s^½ L (:func:`w2_distance`) has no singular value below ε (the
+    cross term's gradient grows as the inverse of the smallest).
     """
     eye = torch.eye(cov.shape[-1], device=cov.device, dtype=torch.float64)
     cov = cov.double() + _COV_EPS * eye
