@@ -7,10 +7,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from painterly import Config, StyleTransfer
+from painterly import Config, StyleTransfer, transfer
 from painterly.config import ConfigError
+from painterly.kernels import KernelPlan
 from painterly.transfer import WINOGRAD_FROM, resolve_convolution
 from painterly.vgg import VGG19Features
+from painterly.weights import CONV_NAMES
 from painterly.winograd import WinogradConv2d, transform_kernel, winograd_conv2d
 
 from .conftest import CONTENT, STYLE
@@ -134,3 +136,34 @@ def test_winograd_run_reaches_the_direct_loss() -> None:
     # Not worse by more than 5 % (20 steps from the same start: the paths differ by noise,
     # and here Winograd happens to end 5 % lower).
     assert losses["winograd"] < 1.05 * losses["direct"]
+
+
+def test_the_fp32_fast_path_reaches_the_exact_direct_loss(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 17: each float32 fast plan `auto` can choose (channels_last throughout with the
+    fused forward, direct or with Winograd F(4×4) from conv2_2 or conv3_1) ends within the bf16
+    path's 5 % of the exact float32 NCHW direct run, judged by that exact loss. With a line
+    search: without one, 20 L-BFGS steps at 96 px amplify any rounding difference into ±9 %
+    either way (measured), which would say nothing about the kernels."""
+    base = Config(
+        size=96, iterations=20, precision="fp32", convolution="direct", patience=None, seed=0,
+        line_search=True,
+    )  # fmt: skip
+    judge = StyleTransfer(base)
+    assert not judge.kernels.channels_last and not judge.kernels.algorithms  # the exact path
+    content, style = judge.prepare(CONTENT, STYLE)
+    p, a = judge.targets(content, style)
+
+    def final_loss(plan: KernelPlan | None) -> float:
+        if plan is not None:
+            monkeypatch.setattr(transfer, "choose_kernels", lambda *args, **kwargs: plan)
+        result = StyleTransfer(base).run(CONTENT, STYLE)
+        with torch.no_grad():
+            return judge._loss(result.image, p, a)[0].item()
+
+    exact = final_loss(None)
+    with torch.no_grad():
+        assert exact < 0.5 * judge._loss(content, p, a)[0].item()
+    for first in (None, "conv2_2", "conv3_1"):
+        layers = CONV_NAMES[CONV_NAMES.index(first) :] if first else ()
+        plan = KernelPlan("fp32", tuple((n, "winograd4") for n in layers), True)
+        assert final_loss(plan) < 1.05 * exact, plan.describe()
