@@ -11,7 +11,15 @@ from __future__ import annotations
 
 import difflib
 
-__all__ = ["BLOCKS", "LAYER_ALIASES", "LAYER_NAMES", "layer_index", "layer_stride", "resolve_layer"]
+__all__ = [
+    "BLOCKS",
+    "LAYER_ALIASES",
+    "LAYER_INDEX",
+    "LAYER_NAMES",
+    "layer_index",
+    "layer_stride",
+    "resolve_layer",
+]
 
 #: (block, number of conv layers) of VGG19's five blocks.
 BLOCKS = ((1, 2), (2, 2), (3, 4), (4, 4), (5, 4))
@@ -36,7 +44,8 @@ LAYER_ALIASES: dict[str, str] = {
     **{f"block{block}_pool": f"pool{block}" for block, _ in BLOCKS},
 }
 
-_INDEX = {name: i for i, name in enumerate(LAYER_NAMES)}
+#: Layer name → its 0-based position in network order.
+LAYER_INDEX: dict[str, int] = {name: i for i, name in enumerate(LAYER_NAMES)}
 
 
 def resolve_layer(name: str) -> str:
@@ -46,7 +55,7 @@ def resolve_layer(name: str) -> str:
         ValueError: the name is unknown; the message suggests the closest known names.
     """
     key = name.strip()
-    if key in _INDEX:
+    if key in LAYER_INDEX:
         return key
     if key in LAYER_ALIASES:
         return LAYER_ALIASES[key]
@@ -62,11 +71,11 @@ def layer_index(name: str) -> int:
     Raises:
         ValueError: unknown name.
     """
-    return _INDEX[resolve_layer(name)]
+    return LAYER_INDEX[resolve_layer(name)]
 
 
 def layer_stride(name: str) -> int:
     """How many input pixels one position of ``name``'s feature map spans (2 ** pools before it)."""
     canonical = resolve_layer(name)
-    pools = sum(1 for n in LAYER_NAMES[: _INDEX[canonical]] if n.startswith("pool"))
+    pools = sum(1 for n in LAYER_NAMES[: LAYER_INDEX[canonical]] if n.startswith("pool"))
     return 1 << (pools + canonical.startswith("pool"))

@@ -37,9 +37,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import torch
+
+from .config import Normalization
 
 __all__ = [
     "W2_SCALE",
@@ -58,8 +60,6 @@ __all__ = [
     "w2_layer_loss",
     "w2_target",
 ]
-
-Normalization = Literal["paper", "blog"]
 
 
 def _check(normalization: str) -> None:

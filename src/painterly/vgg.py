@@ -8,14 +8,15 @@ Layer names are Caffe's: ``conv1_1`` … ``conv5_4`` (before the ReLU), ``relu1_
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Literal
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .config import Pooling
+from .layers import LAYER_ALIASES, LAYER_INDEX, LAYER_NAMES, layer_stride, resolve_layer
 from .weights import CONV_NAMES, VGGWeights, load_weights
 from .winograd import WinogradConv2d
 
@@ -28,56 +29,13 @@ __all__ = [
     "resolve_layer",
 ]
 
-Pooling = Literal["max", "avg"]
-
 #: How one 3×3 layer can be computed: ``F.conv2d`` or Winograd F(m×m, 3×3), m = 2, 4, 6.
 ALGORITHMS = ("direct", "winograd2", "winograd4", "winograd6")
-
-_BLOCKS = ((1, 2), (2, 2), (3, 4), (4, 4), (5, 4))
-
-#: Every addressable layer, in network order.
-LAYER_NAMES: tuple[str, ...] = tuple(
-    name
-    for block, count in _BLOCKS
-    for name in (
-        *(n for i in range(1, count + 1) for n in (f"conv{block}_{i}", f"relu{block}_{i}")),
-        f"pool{block}",
-    )
-)
-
-#: Keras (blog) names → Caffe names.
-LAYER_ALIASES: dict[str, str] = {
-    **{
-        f"block{block}_conv{i}": f"relu{block}_{i}"
-        for block, count in _BLOCKS
-        for i in range(1, count + 1)
-    },
-    **{f"block{block}_pool": f"pool{block}" for block, _ in _BLOCKS},
-}
-
-_INDEX = {name: i for i, name in enumerate(LAYER_NAMES)}
 
 # ImageNet statistics. Caffe's mean is per BGR channel on the 0-255 scale.
 _CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 _TORCHVISION_MEAN = (0.485, 0.456, 0.406)
 _TORCHVISION_STD = (0.229, 0.224, 0.225)
-
-
-def resolve_layer(name: str) -> str:
-    """Return the Caffe name of a layer given by its Caffe or Keras name.
-
-    Raises:
-        ValueError: the name is unknown; the message suggests the closest known names.
-    """
-    key = name.strip()
-    if key in _INDEX:
-        return key
-    if key in LAYER_ALIASES:
-        return LAYER_ALIASES[key]
-    known = [*LAYER_NAMES, *LAYER_ALIASES]
-    close = difflib.get_close_matches(key, known, n=3, cutoff=0.6)
-    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-    raise ValueError(f"unknown VGG19 layer {name!r}{hint} (`painterly layers` lists them)")
 
 
 class _GradientLayout(torch.autograd.Function):
@@ -102,13 +60,6 @@ class _GradientLayout(torch.autograd.Function):
 
 
 _gradient_layout: Callable[[torch.Tensor], torch.Tensor] = _GradientLayout.apply
-
-
-def layer_stride(name: str) -> int:
-    """How many input pixels one position of ``name``'s feature map spans (2 ** pools before it)."""
-    canonical = resolve_layer(name)
-    pools = sum(1 for n in LAYER_NAMES[: _INDEX[canonical]] if n.startswith("pool"))
-    return 1 << (pools + canonical.startswith("pool"))
 
 
 class VGG19Features(nn.Module):
@@ -139,7 +90,7 @@ class VGG19Features(nn.Module):
         self.preprocessing = weights.preprocessing
         last = len(LAYER_NAMES) - 1
         if up_to is not None:
-            wanted = [_INDEX[resolve_layer(n)] for n in up_to]
+            wanted = [LAYER_INDEX[resolve_layer(n)] for n in up_to]
             last = max(wanted) if wanted else -1
         self._names = LAYER_NAMES[: last + 1]
         self.convs: dict[str, nn.Conv2d | WinogradConv2d] = {}
@@ -284,12 +235,12 @@ class VGG19Features(nn.Module):
         wanted: dict[str, list[str]] = {}
         for name in layers:
             canonical = resolve_layer(name)
-            if canonical not in _INDEX or _INDEX[canonical] >= len(self._names):
+            if canonical not in LAYER_INDEX or LAYER_INDEX[canonical] >= len(self._names):
                 raise ValueError(f"layer {name!r} lies beyond this network's last layer")
             wanted.setdefault(canonical, []).append(name)
         if not wanted:
             return {}
-        last = max(_INDEX[c] for c in wanted)
+        last = max(LAYER_INDEX[c] for c in wanted)
         out: dict[str, torch.Tensor] = {}
         first = self.convs["conv1_1"]
         weight = first.weight if isinstance(first, nn.Conv2d) else first.u
