@@ -47,6 +47,7 @@ RANK: dict[str, int] = {
     "job": 13,
     # faces
     "api": 14,
+    "batch": 15,
     "web": 15,
     "cli": 16,
     "__main__": 17,

@@ -25,7 +25,7 @@ from ..memory import NotEnoughMemoryError
 from ..recipe import RecipeError, painterly_version
 from ..transfer import NonFiniteLossError, TransferInterrupted
 from ..weights import WeightsError
-from . import animate, doctor, layers, reproduce, resume, serve, stylize, sweep
+from . import animate, batch, doctor, layers, reproduce, resume, serve, stylize, sweep
 from .common import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
@@ -58,6 +58,7 @@ _COMMANDS: dict[str, tuple[Callable[..., None], Callable[[argparse.Namespace], i
     "reproduce": (reproduce.add_parser, reproduce.run),
     "resume": (resume.add_parser, resume.run),
     "sweep": (sweep.add_parser, sweep.run),
+    "batch": (batch.add_parser, batch.run),
     "layers": (layers.add_parser, layers.run),
     "serve": (serve.add_parser, serve.run),
     "doctor": (doctor.add_parser, doctor.run),
