@@ -18,7 +18,7 @@ import importlib.metadata as _metadata
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from . import checkpoint, losses
+    from . import batch, checkpoint, losses
     from .api import stylize
     from .config import PRESETS, Config, ConfigError
     from .images import ImageError, load_image, save_image
@@ -60,6 +60,7 @@ _EXPORTS: dict[str, str | None] = {
     "VGG19Features": "vgg",
     "VGGWeights": "weights",
     "WeightsError": "weights",
+    "batch": None,
     "checkpoint": None,
     "load_image": "images",
     "load_weights": "weights",

@@ -1,11 +1,12 @@
 """The ``painterly`` command, one module per subcommand: ``stylize``, ``resume``,
-``reproduce``, ``animate``, ``sweep``, ``layers``, ``serve``, ``doctor``.
+``reproduce``, ``animate``, ``sweep``, ``batch``, ``layers``, ``serve``, ``doctor``.
 
 Exit codes: 0 success; 1 unexpected internal error; 2 bad input, option or output path
 (reported before any compute); 3 the run would not fit in memory (said before any compute, with
 a size that fits); 4 the loss became non-finite (the best finite image is saved);
 130 interrupted by Ctrl-C, 143 stopped by SIGTERM (either way the best image so far is
 saved to the output path, and for ``stylize`` a checkpoint that ``painterly resume`` continues).
+``batch`` exits with 1 when any of its jobs failed (its table says which and why).
 """
 
 from __future__ import annotations
