@@ -90,6 +90,7 @@ __all__ = [
     "VGGWeights",
     "WeightsError",
     "__version__",
+    "batch",
     "checkpoint",
     "load_image",
     "load_weights",
