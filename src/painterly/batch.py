@@ -39,7 +39,8 @@ from .config import Config, ConfigError, command_options
 from .events import TransferInterrupted
 from .files import atomic_write, file_digest
 from .job import Job, JobError, StopRequest
-from .transfer import StepEvent, StyleTransfer
+from .kernels import KernelPlan, choose_kernels
+from .transfer import StepEvent, StyleTransfer, resolve_device
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -392,6 +393,7 @@ class _Task:
     threads: int | None
     checkpoint_every: int | None
     resume: bool
+    kernels: KernelPlan | None = None  # the driver's plan: the same pixels on any worker
 
 
 @dataclass
@@ -411,11 +413,24 @@ class _Ran:
 _RUNNERS: dict[tuple[Any, ...], StyleTransfer] = {}
 
 
+#: The kernel plan of the task being painted in this process (see :func:`_shared_plan`).
+_PLAN: dict[str, KernelPlan | None] = {"current": None}
+
+
 def _runner(config: Config) -> StyleTransfer:
-    key = tuple(repr(getattr(config, f)) for f in _NETWORK_FIELDS)
+    plan = _PLAN["current"]
+    key = (*(repr(getattr(config, f)) for f in _NETWORK_FIELDS), repr(plan))
     if key not in _RUNNERS:
-        _RUNNERS[key] = StyleTransfer(config)
+        _RUNNERS[key] = StyleTransfer(config, kernels=plan)
     return _RUNNERS[key]
+
+
+def _shared_plan(config: Config) -> KernelPlan:
+    """The kernels every worker of a batch runs, chosen once by the driver: a plan measured per
+    thread count could differ between ``--workers 1`` and ``--workers 2`` (timings near a tie),
+    and with it the pixels."""
+    device = resolve_device(config.device)
+    return choose_kernels(device, config.precision, config.convolution)
 
 
 def _reason(exc: BaseException) -> str:
@@ -481,6 +496,7 @@ def _paint_task(task: _Task, stop: StopRequest, progress: Progress | None) -> _R
         if progress is not None:
             progress(name, event.step, total)
 
+    _PLAN["current"] = task.kernels
     ran, _ = _paint(job, stop, listener)
     ran.resumed = resumed
     return ran
@@ -580,6 +596,7 @@ def _ray_paint(task: _Task, content: bytes, style: bytes) -> _Ran:
         job = Job(config, c_path, [s_path], out, checkpoint_every=None)
         for role, path in (("content", bj.content), ("style", bj.style)):
             job.describe_input(role, name=path.name, path=str(path))
+        _PLAN["current"] = task.kernels
         ran, _ = _paint(job, StopRequest(), None)
         if ran.state == "done":
             ran.picture = out.read_bytes()
@@ -599,11 +616,16 @@ def _run_ray(
 ) -> Iterator[tuple[_Task, _Ran]]:
     """Each task a Ray task declaring its CPUs (and a GPU for a CUDA device), retried once if
     its worker dies; the inputs go as bytes, the picture comes back as PNG bytes."""
+    if not address:
+        # A cluster of this machine alone listens on loopback only: Ray then takes 127.0.0.1
+        # as the node's address (the variable's name speaks of Windows/macOS, where that is
+        # Ray's default), instead of the machine's network address.
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     import ray  # the optional extra: painterly[ray]
 
     started_here = not ray.is_initialized()
     if started_here:
-        ray.init(address=address or None, log_to_driver=False)
+        ray.init(address=address or None, log_to_driver=False, include_dashboard=False)
     remote = ray.remote(_ray_paint)
     refs: dict[Any, _Task] = {}
     try:
@@ -681,7 +703,9 @@ def run_jobs(
             continue
         threads = bj.config.threads or _default_threads(workers, ray, threads_each)
         resume = checkpoint_path(bj.output).is_file() and ray is None
-        tasks.append(_Task(bj, threads, checkpoint_every, resume))
+        # A cluster's machines choose their own kernels; on this machine all share one plan.
+        plan = None if isinstance(ray, str) and ray else _shared_plan(bj.config)
+        tasks.append(_Task(bj, threads, checkpoint_every, resume, plan))
     for task, ran in _schedule(tasks, workers, ray, stop, progress):
         result = _result(task, ran)
         manifest.write(result)

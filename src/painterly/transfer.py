@@ -34,7 +34,7 @@ from . import objective
 from .config import INIT_KEYWORDS, Config, ConfigError
 from .events import NonFiniteLossError, Result, RunState, StepEvent, TransferInterrupted
 from .images import ImageSource, load_image
-from .kernels import apply_plan, choose_kernels
+from .kernels import KernelPlan, apply_plan, choose_kernels
 from .ladder import Inputs, Ladder, check_sizes, scaled
 from .masks import load_mask
 from .memory import estimate_peak_memory
@@ -159,13 +159,15 @@ class StyleTransfer:
 
     Args:
         config: the options (see :class:`~painterly.config.Config`).
+        kernels: the kernel plan to run (default: :func:`painterly.kernels.choose_kernels` for
+            this config and machine).
 
     Raises:
         ConfigError: invalid device for this machine.
         WeightsError: the weights cannot be loaded.
     """
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, kernels: KernelPlan | None = None) -> None:
         self.config = config
         self.device = resolve_device(config.device)
         self.content_layers = [resolve_layer(n) for n in config.content_layers]
@@ -174,8 +176,9 @@ class StyleTransfer:
         self.weights = load_weights(config.weights)
         self.vgg = VGG19Features(self.weights, config.pooling, up_to=self.layers)
         self.vgg.to(self.device)
-        # The kernels: explicit choices as given, "auto" measured once per machine and cached.
-        self.kernels = choose_kernels(
+        # The kernels: explicit choices as given, "auto" measured once per machine and cached;
+        # or a plan handed in (a batch's workers share their driver's, for identical pixels).
+        self.kernels = kernels or choose_kernels(
             self.device, config.precision, config.convolution, threads=self.threads
         )
         self.precision = self.kernels.precision
