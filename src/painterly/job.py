@@ -365,9 +365,8 @@ class Job:
             "plot": str(self.plot_path.resolve()) if self.plot_path else None,
             "losses": self.losses if self.plot_path else None,
         }
-        files = {role: p for role, p in self.inputs.items()}
-        digests = self.digests or {role: file_digest(p) for role, p in files.items()}
-        save_checkpoint(self.checkpoint, state, config, files, digests, options)
+        digests = self.digests or {role: file_digest(p) for role, p in self.inputs.items()}
+        save_checkpoint(self.checkpoint, state, config, self.inputs, digests, options)
         self.checkpointed_at = state.steps
 
 

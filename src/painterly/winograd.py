@@ -176,6 +176,24 @@ def _band_rows(batch: int, tiles_across: int, channels: int) -> int:
     return max(1, -(-256 // per_row), (64 * 1024) // (per_row * channels))
 
 
+def _band_product(
+    d: torch.Tensor,
+    u: torch.Tensor,
+    kron_b: torch.Tensor,
+    kron_a: torch.Tensor,
+    bias: torch.Tensor | None,
+) -> torch.Tensor:
+    """One band's Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A (Lavin & Gray 2016, eq. 9) with the transforms as
+    Kronecker products: d ((m+2)², tiles · C_in) → (m², tiles · C_out), bias added."""
+    a2, c, c_out = u.shape
+    tiles = d.shape[1] // c
+    v = torch.mm(kron_b, d).view(a2, tiles, c)
+    products = torch.bmm(v, u).view(a2, tiles * c_out)
+    if bias is None:
+        return torch.mm(kron_a, products)
+    return torch.addmm(bias.to(d.dtype).repeat(tiles), kron_a, products)
+
+
 def winograd_conv2d(
     x: torch.Tensor, u: torch.Tensor, bias: torch.Tensor | None = None
 ) -> torch.Tensor:
@@ -227,12 +245,7 @@ def winograd_conv2d(
             (sh, sw, sb, m * sh, m * sw, sc),
             padded.storage_offset() + m * r0 * sh,
         )
-        v = torch.mm(kron_b, d.reshape(a * a, tiles * c)).view(a * a, tiles, c)
-        products = torch.bmm(v, u).view(a * a, tiles * c_out)
-        if bias is None:
-            y = torch.mm(kron_a, products)
-        else:
-            y = torch.addmm(bias.to(x.dtype).repeat(tiles), kron_a, products)
+        y = _band_product(d.reshape(a * a, tiles * c), u, kron_b, kron_a, bias)
         # (m, m, B, rows, tw, C_out) → (B, rows, m, tw, m, C_out), the band of the output.
         band = out[:, m * r0 : m * (r0 + rows)].view(b, rows, m, tw, m, c_out)
         band.copy_(y.view(m, m, b, rows, tw, c_out).permute(2, 3, 0, 4, 1, 5))

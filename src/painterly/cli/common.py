@@ -149,7 +149,7 @@ def run_job(
         try:
             outcome = job.run(runner, bar)
         except Exception as exc:
-            bar.close()
+            bar.close()  # before the message, so that it is not drawn over
             _say_saved(job, exc)
             raise
         finally:

@@ -54,10 +54,10 @@ _UNSET = _Unset()
 
 def _number_or_word(kind: Callable[[str], Any], word: str) -> Callable[[str], Any]:
     def parse(text: str) -> Any:
-        if text.strip().lower() in (word, "off" if word == "none" else word):
+        text = text.strip().lower()
+        # "--patience none", "off" or 0 switch the rule off; "--scales auto" chooses.
+        if text == word or (word == "none" and text in ("off", "0")):
             return _UNSET
-        if kind is int and text.strip() == "0" and word == "none":
-            return _UNSET  # --patience 0 switches the rule off, as "none"
         return kind(text)
 
     parse.__name__ = getattr(kind, "__name__", "value")
