@@ -121,7 +121,7 @@ def test_runner_switches_layers_from_conv3_1() -> None:
 def test_winograd_run_reaches_the_direct_loss() -> None:
     """The same bf16 run with each convolution, both final images judged by the float32 loss
     with direct convolution: Winograd's extra rounding does not cost the optimisation."""
-    base = Config(size=96, iterations=20, precision="bf16", patience=None, seed=0)
+    base = Config(size=64, iterations=12, precision="bf16", patience=None, seed=0)
     judge = StyleTransfer(base.replace(precision="fp32", convolution="direct"))
     content, style = judge.prepare(CONTENT, STYLE)
     p, a = judge.targets(content, style)
@@ -133,8 +133,8 @@ def test_winograd_run_reaches_the_direct_loss() -> None:
     with torch.no_grad():
         start = judge._loss(content, p, a)[0].item()
     assert losses["winograd"] < 0.5 * start
-    # Not worse by more than 5 % (20 steps from the same start: the paths differ by noise,
-    # and here Winograd happens to end 5 % lower).
+    # Not worse by more than 5 % (12 steps from the same start: the paths differ by noise).
+    # At 64 px and 12 steps, bf16 is emulated on CPUs without it, so this stays cheap there.
     assert losses["winograd"] < 1.05 * losses["direct"]
 
 
