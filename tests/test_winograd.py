@@ -145,7 +145,7 @@ def test_the_fp32_fast_path_reaches_the_exact_direct_loss(monkeypatch: pytest.Mo
     search: without one, 20 L-BFGS steps at 96 px amplify any rounding difference into ±9 %
     either way (measured), which would say nothing about the kernels."""
     base = Config(
-        size=96, iterations=20, precision="fp32", convolution="direct", patience=None, seed=0,
+        size=64, iterations=12, precision="fp32", convolution="direct", patience=None, seed=0,
         line_search=True,
     )  # fmt: skip
     judge = StyleTransfer(base)
