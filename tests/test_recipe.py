@@ -12,7 +12,8 @@ import pytest
 from PIL import Image
 
 import painterly
-from painterly import cli
+from painterly import cli, transfer
+from painterly.kernels import KernelPlan, plan_from_record, plan_record
 from painterly.recipe import RecipeError, read_recipe, sidecar_path
 from painterly.weights import load_weights
 
@@ -57,6 +58,31 @@ def test_reproduce_remakes_the_same_picture(
     assert np.array_equal(_pixels(again), _pixels(made))
     assert "largest difference from" in capsys.readouterr().err
     assert read_recipe(again)["config"] == read_recipe(made)["config"]
+
+
+def test_reproduce_computes_with_the_recorded_kernels(
+    made: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The recipe records the kernel plan; ``reproduce`` computes with it even where the
+    machine's own (measured, cached) choice is now another plan, so the pixels stay the same."""
+    recorded = read_recipe(made)["kernels"]
+    assert recorded["precision"] == read_recipe(made)["precision"]
+    plan = plan_from_record(recorded)
+    assert plan is not None and plan.decided == "recipe"
+    assert plan_record(plan) == {**recorded, "decided": "recipe", "describe": plan.describe()}
+    other = (
+        KernelPlan(plan.precision, (), False, "measured")
+        if plan.algorithms or plan.channels_last
+        else KernelPlan(plan.precision, (("conv3_1", "winograd4"),), True, "measured")
+    )
+    monkeypatch.setattr(transfer, "choose_kernels", lambda *args, **kwargs: other)
+    again = tmp_path / "again.png"
+    assert cli.main(["reproduce", str(made), "-o", str(again), "-q"]) == 0
+    remade = read_recipe(again)["kernels"]
+    assert remade["algorithms"] == recorded["algorithms"] and remade["decided"] == "recipe"
+    assert np.array_equal(_pixels(again), _pixels(made))
+    for bad in ({}, {**recorded, "algorithms": [["conv9_9", "winograd4"]]}, {"precision": 1}):
+        assert plan_from_record(bad) is None
 
 
 def test_reproduce_finds_moved_inputs_only_when_told_and_checks_their_pixels(

@@ -52,7 +52,9 @@ __all__ = [
     "cpu_model",
     "default_threads",
     "doctor_report",
+    "plan_from_record",
     "plan_from_timings",
+    "plan_record",
 ]
 
 _FORMAT = "painterly-kernels"
@@ -96,7 +98,8 @@ class KernelPlan:
             algorithms are those of :data:`painterly.vgg.ALGORITHMS`.
         channels_last: the network runs in channels_last memory format.
         decided: ``"measured"`` (timed now), ``"cached"`` (timed before, on this machine),
-            ``"given"`` (precision and convolution both asked for) or ``"rule"`` (CUDA).
+            ``"given"`` (precision and convolution both asked for), ``"rule"`` (CUDA) or
+            ``"recipe"`` (the plan a picture's recipe recorded, for ``painterly reproduce``).
         timings: ``(layer, candidate, ms)``: the measurements it was chosen from, ms estimated
             for one forward + backward of all layers of that shape at 512 × 384 px.
     """
@@ -150,6 +153,33 @@ def _plan_from_json(data: Mapping[str, Any]) -> KernelPlan:
     if plan.precision not in ("fp32", "bf16") or any(n not in _SHAPES for n, _ in plan.algorithms):
         raise ValueError("not a kernel plan")
     return plan
+
+
+def plan_record(plan: KernelPlan) -> dict[str, Any]:
+    """The plan as a recipe records it (JSON types; no timings): what a run computed with.
+
+    ``{"precision": "fp32", "channels_last": True, "algorithms": [["conv3_1", "winograd4"], …],
+    "decided": "measured", "describe": "fp32 channels_last, Winograd F(4×4) from conv3_1, …"}``
+    """
+    return {
+        "precision": plan.precision,
+        "channels_last": plan.channels_last,
+        "algorithms": [list(pair) for pair in plan.algorithms],
+        "decided": plan.decided,
+        "describe": plan.describe(),
+    }
+
+
+def plan_from_record(record: Mapping[str, Any]) -> KernelPlan | None:
+    """The plan a recipe recorded (:func:`plan_record`), marked ``decided="recipe"``, so that
+    ``painterly reproduce`` computes with the kernels the picture was made with (a plan measured
+    again could differ near a tie, and the pixels with it). ``None`` for a record that is not
+    one (older recipes have none; a hand-edited one is not trusted)."""
+    try:
+        data = {**record, "decided": "recipe", "timings": ()}
+        return _plan_from_json(data)
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 # --- the machine ------------------------------------------------------------------------------

@@ -93,13 +93,15 @@ def make_recipe(
     loss: float,
     weights: dict[str, str],
     threads: int | None = None,
+    kernels: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The recipe of a finished (or stopped) run.
 
     The config is stored as resolved: ``seed``, ``precision`` and ``device`` as the run used
     them, file options (``init``, ``weights``, ``style_masks``) as absolute paths. ``weights``
     is ``{"source": …, "sha256": …}`` of the weights the network was built from; ``threads``
-    the CPU threads it ran on (recorded as the config's ``threads``).
+    the CPU threads it ran on (recorded as the config's ``threads``); ``kernels`` the kernel
+    plan it computed with (:func:`painterly.kernels.plan_record`), or ``None``.
     """
     resolved = config.replace(seed=seed, precision=precision, device=device, threads=threads)
     if resolved.init not in INIT_KEYWORDS:
@@ -123,6 +125,7 @@ def make_recipe(
         },
         "device": device,
         "precision": precision,
+        "kernels": dict(kernels) if kernels is not None else None,
         "run": {
             "seconds": round(elapsed, 3),
             "steps": steps,

@@ -34,7 +34,7 @@ from . import objective
 from .config import INIT_KEYWORDS, Config, ConfigError
 from .events import NonFiniteLossError, Result, RunState, StepEvent, TransferInterrupted
 from .images import ImageSource, load_image
-from .kernels import KernelPlan, apply_plan, choose_kernels
+from .kernels import KernelPlan, apply_plan, choose_kernels, plan_record
 from .ladder import Inputs, Ladder, check_sizes, scaled
 from .masks import load_mask
 from .memory import estimate_peak_memory
@@ -350,5 +350,6 @@ class StyleTransfer:
             loss=result.loss,
             threads=self.threads,
             weights={"source": self.weights.source, "sha256": self.weights.sha256},
+            kernels=plan_record(self.kernels),
         )
         return dataclasses.replace(result, recipe=recipe)

@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from ..config import Config
 from ..job import Job, JobOutcome, StopRequest
+from ..kernels import KernelPlan
 from ..transfer import NonFiniteLossError, StepEvent, StyleTransfer, TransferInterrupted
 
 __all__ = [
@@ -47,9 +48,10 @@ def warn(message: str) -> None:
     print(f"painterly: warning: {message}", file=sys.stderr)
 
 
-def load_runner(config: Config) -> StyleTransfer:
-    """The network for ``config`` (loads the weights: call it after every cheap check)."""
-    return StyleTransfer(config)
+def load_runner(config: Config, kernels: KernelPlan | None = None) -> StyleTransfer:
+    """The network for ``config`` (loads the weights: call it after every cheap check);
+    ``kernels`` a given plan (``reproduce``), else the machine's choice."""
+    return StyleTransfer(config, kernels)
 
 
 def header(job: Job, runner: StyleTransfer) -> str:

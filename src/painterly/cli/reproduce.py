@@ -15,6 +15,7 @@ from ..config import Config
 from ..files import file_digest
 from ..images import ImageError, load_image, output_format, resize_longest, to_pil
 from ..job import Job
+from ..kernels import KernelPlan, plan_from_record
 from ..recipe import pixels_digest, read_recipe, recipe_config
 from . import common
 from .options import UsageError
@@ -64,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
                 role, name=path.name, path=str(path), sha256=file_digest(path), max_side=side
             )
     job.check_files()
-    runner = common.load_runner(config)
+    runner = common.load_runner(config, _recorded_kernels(recipe, config))
     job.check_memory(runner)
     code, _ = common.paint(runner, job, args.quiet)
     if code == common.EXIT_OK:
@@ -83,6 +84,16 @@ def _config_here(recipe: dict[str, Any]) -> Config:
         )
         device = "cpu"
     return config.replace(device=device)
+
+
+def _recorded_kernels(recipe: dict[str, Any], config: Config) -> KernelPlan | None:
+    """The kernels the picture was computed with, when it was made on a CPU and is made again
+    on one (the machine's own measured choice could differ near a tie, and the pixels with it);
+    ``None`` (the machine's choice) otherwise."""
+    record = recipe.get("kernels")
+    if not isinstance(record, dict) or recipe.get("device") != "cpu" or config.device != "cpu":
+        return None
+    return plan_from_record(record)
 
 
 def _find_input(
