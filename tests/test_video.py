@@ -15,6 +15,7 @@ import torch
 from painterly import cli
 from painterly.checkpoint import checkpoint_path
 from painterly.config import Config, ConfigError
+from painterly.files import file_digest
 from painterly.flow import (
     consistency_weight,
     flicker,
@@ -28,6 +29,7 @@ from painterly.ladder import scaled
 from painterly.losses import temporal_loss
 from painterly.media import VideoError, open_clip, read_frames, write_video
 from painterly.objective import Objective, TemporalTarget
+from painterly.recipe import read_recipe
 from painterly.transfer import StyleTransfer
 from painterly.video import FrameEvent, VideoOptions, VideoRun
 
@@ -178,6 +180,11 @@ def test_the_temporal_loss_halves_the_flicker_and_keeps_the_style_loss(
             losses.append(float(objective(out)[1]["style"]))
         styles[name] = losses
     assert flickers["temporal"] <= 0.5 * flickers["independent"], flickers
+    recipe = read_recipe(painted["temporal"].frame_path(2))  # its ω and c are inputs there
+    warped = painted["temporal"].work / "warped_00002.png"
+    assert recipe["inputs"]["temporal"]["sha256"] == file_digest(warped)
+    assert recipe["config"]["temporal_mask"] == str(warped.with_name("weight_00002.png"))
+    assert recipe["config"]["init"] == str(warped) and recipe["run"]["steps"] == LATER
     for temporal, independent in zip(styles["temporal"], styles["independent"], strict=True):
         assert temporal <= 1.10 * independent, styles
 
