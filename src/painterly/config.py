@@ -217,7 +217,9 @@ class Config:
     style_loss: StyleStatistic = _option("gram", "style statistic")
     ema_decay: float = _option(0.0, "average the iterates (0: off; e.g. 0.9)", metavar="D")
     temporal_weight: float = _option(
-        TEMPORAL_WEIGHT, "video: weight of the temporal loss (0: off)", metavar="W"
+        TEMPORAL_WEIGHT,
+        f"video: weight of the temporal loss (0: off; default {TEMPORAL_WEIGHT:g})",
+        metavar="W",
     )
     temporal_target: str | None = None
     temporal_mask: str | None = None
