@@ -1,6 +1,6 @@
 """Re-make docs/video_frames.png and docs/video.webp (issue 14), resumably.
 
-    python docs/make_video_figures.py [--frames 24] [--max-frames N]
+    python docs/make_video_figures.py [--frames 16] [--max-frames N]
 
 The clip: ``benchmarks/bench_video.py``'s 2.5 s pan and zoom over Tübingen (12 fps, made with
 PyAV), stylised at 192 px in The Starry Night's style twice through ``painterly.video``:
@@ -95,7 +95,7 @@ def figures(runs: dict[str, VideoRun], frames: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--frames", type=int, default=24, help="frames of the clip to paint")
+    parser.add_argument("--frames", type=int, default=16, help="frames of the clip to paint")
     parser.add_argument("--max-frames", type=int, help="paint at most this many now")
     args = parser.parse_args()
     runner = StyleTransfer(Config(size=SIZE, seed=0))

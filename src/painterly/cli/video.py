@@ -116,7 +116,7 @@ def _paint(video: VideoRun, quiet: bool, plot: Path | None) -> int:
             False,
             f"painterly: stopped at frame {last.frame}, step {last.outcome.result.steps} — "
             f"{last.frame - 1} frames done in {video.frames_dir}, this frame's checkpoint kept; "
-            f"continue with the same command, or: painterly resume {video.state_path}",
+            f"continue with the same command, or: painterly resume {video.output}",
         )
         return signals.exit_code()
     common.say(False, _summary(video, results, time.perf_counter() - began))
