@@ -64,7 +64,7 @@ def figures(runs: dict[str, VideoRun], frames: int) -> None:
     """The still figure and the animation, from the frames on disk."""
     ind, tem = runs["independent"], runs["temporal"]
     tiles, labels = [], []
-    for name, video in (("each frame on its own", ind), ("temporal loss + warped start", tem)):
+    for name, video in (("on its own", ind), ("temporal", tem)):
         for k in SHOWN:
             tiles.append(to_pil(load_image(video.frame_path(k))))
             labels.append(f"{name}, frame {k}")
