@@ -14,7 +14,7 @@ OUT     ?= out/tubingen_starry_night.png
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -c constraints.txt -e '.[test,web,plot,ray]'
+	$(PIP) install --quiet -c constraints.txt -e '.[test,web,plot,ray,video]'
 	touch $(STAMP)
 
 ## demo: set up and repaint a bundled photo in a bundled painting's style (512 px)

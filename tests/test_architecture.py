@@ -30,6 +30,8 @@ RANK: dict[str, int] = {
     "color": 4,
     "plot": 4,
     "masks": 5,
+    "flow": 4,
+    "media": 4,
     # features: where the numbers come from, the kernels, the network
     "weights": 4,
     "winograd": 4,
@@ -48,6 +50,7 @@ RANK: dict[str, int] = {
     # faces
     "api": 14,
     "batch": 15,
+    "video": 15,
     "web": 15,
     "cli": 16,
     "__main__": 17,

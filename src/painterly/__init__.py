@@ -18,7 +18,7 @@ import importlib.metadata as _metadata
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from . import batch, checkpoint, losses
+    from . import batch, checkpoint, losses, video
     from .api import stylize
     from .config import PRESETS, Config, ConfigError
     from .images import ImageError, load_image, save_image
@@ -68,6 +68,7 @@ _EXPORTS: dict[str, str | None] = {
     "resolve_layer": "layers",
     "save_image": "images",
     "stylize": "api",
+    "video": None,
 }
 
 __all__ = [
@@ -98,6 +99,7 @@ __all__ = [
     "resolve_layer",
     "save_image",
     "stylize",
+    "video",
 ]
 
 

@@ -48,6 +48,11 @@ StyleStatistic = Literal["gram", "w2"]
 #: Above this size (px, longest side) the default is coarse to fine (README, "Coarse to fine").
 COARSE_TO_FINE_ABOVE = 1024
 
+#: The default λ of the temporal loss (``painterly video``): with pixels in [0, 1] and
+#: L_temporal a mean over the frame's values, it must be of the size of α·L_content (a sum over
+#: relu4_2's features); chosen on the panned clip of benchmarks/bench_video.py (README, "Video").
+TEMPORAL_WEIGHT = 1e14
+
 #: Values of ``init`` that are not file paths.
 INIT_KEYWORDS = ("content", "noise", "style")
 
@@ -147,6 +152,13 @@ class Config:
         ema_decay: iterate averaging: 0 is off; d in (0, 1) keeps the bias-corrected exponential
             moving average of the iterates, m_t = d m_{t-1} + (1 − d) x_t, x̄_t = m_t / (1 − d^t),
             which is then the saved result and the start of the next scale.
+        temporal_weight: λ, multiplies a video frame's temporal loss (1/D) Σ c (x − ω)²
+            (Ruder, Dosovitskiy & Brox 2016, eq. 7; :func:`painterly.losses.temporal_loss`);
+            it acts only with a ``temporal_target`` (``painterly video`` sets one per frame).
+        temporal_target: ω, an image file: the previous stylised frame warped to this one by
+            the optical flow; ``None`` (a still picture) means no temporal loss.
+        temporal_mask: c, an image file read as luminance (white = 1): where the flow is
+            reliable; ``None`` weighs every pixel 1.
     """
 
     size: int = _option(512, "longest side of the output", metavar="PX")
@@ -204,6 +216,13 @@ class Config:
     )
     style_loss: StyleStatistic = _option("gram", "style statistic")
     ema_decay: float = _option(0.0, "average the iterates (0: off; e.g. 0.9)", metavar="D")
+    temporal_weight: float = _option(
+        TEMPORAL_WEIGHT,
+        f"video: weight of the temporal loss (0: off; default {TEMPORAL_WEIGHT:g})",
+        metavar="W",
+    )
+    temporal_target: str | None = None
+    temporal_mask: str | None = None
     preset: str = field(default="default", compare=False)
 
     def __post_init__(self) -> None:
@@ -321,7 +340,7 @@ class Config:
 def _check_numbers(c: Config) -> None:
     _positive_int("size", c.size)
     _nonnegative_int("iterations", c.iterations)
-    for name in ("content_weight", "style_weight", "tv_weight"):
+    for name in ("content_weight", "style_weight", "tv_weight", "temporal_weight"):
         _nonnegative_float(name, getattr(c, name))
     for name in ("learning_rate", "adam_eps"):
         _nonnegative_float(name, getattr(c, name))
@@ -378,6 +397,8 @@ def _check_choices(c: Config) -> None:
         raise ConfigError("init must be content, noise, style or an image path")
     if c.line_search and c.optimizer != "lbfgs":
         raise ConfigError("line_search applies to the lbfgs optimizer only")
+    if c.temporal_mask is not None and c.temporal_target is None:
+        raise ConfigError("temporal_mask needs a temporal_target (the warped previous frame)")
 
 
 def _check_styles(c: Config) -> None:

@@ -25,8 +25,9 @@ class StepEvent:
     of the current scale of ``scales`` (coarse to fine).
 
     Losses are the weighted terms of the loss *evaluated at the start of the step*:
-    ``loss = content_loss + style_loss + tv_loss``, with ``content_loss = α·L_content`` etc.
-    ``layer_losses`` holds each layer's weighted share (``"content/relu4_2"``, ``"style/relu1_1"``).
+    ``loss = content_loss + style_loss + tv_loss`` (+ :attr:`temporal_loss` for a video frame),
+    with ``content_loss = α·L_content`` etc. ``layer_losses`` holds each layer's weighted share
+    (``"content/relu4_2"``, ``"style/relu1_1"``; a video frame's ``"temporal/previous"``).
     :meth:`image` and :meth:`best_image` copy the run's state at the moment they are called:
     call them inside the callback.
     """
@@ -57,8 +58,9 @@ class StepEvent:
 
     def losses(self) -> dict[str, Any]:
         """This step's losses as one flat record: ``{"step", "scale", "total", "content",
-        "style", "tv", "style/relu1_1", …}`` (what :func:`painterly.plot.plot_losses` draws)."""
-        return {
+        "style", "tv", "style/relu1_1", …}`` (what :func:`painterly.plot.plot_losses` draws);
+        a video frame's also ``"temporal"``, the sum of its ``"temporal/…"`` parts."""
+        record = {
             "step": self.step,
             "scale": self.scale,
             "total": self.loss,
@@ -67,6 +69,14 @@ class StepEvent:
             "tv": self.tv_loss,
             **self.layer_losses,
         }
+        if any(k.startswith("temporal/") for k in self.layer_losses):
+            record["temporal"] = self.temporal_loss
+        return record
+
+    @property
+    def temporal_loss(self) -> float:
+        """λ·L_temporal of a video frame (the sum of the ``"temporal/…"`` layer losses), else 0."""
+        return sum(v for k, v in self.layer_losses.items() if k.startswith("temporal/"))
 
     def state(self, copy: bool = True) -> RunState:
         """Everything needed to continue the run exactly from the end of this step, on the

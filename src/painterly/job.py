@@ -205,6 +205,9 @@ class Job:
         read = [Path(p) for role, p in self.inputs.items() if role != "weights"]
         for mask in self.config.style_masks or ():
             load_image(mask)
+        for role in _TEMPORAL_ROLES:
+            if role in self.inputs:
+                load_image(self.inputs[role])
         _check_init(self.config.init)
         if self.output is not None:
             _check_output(self.output, read, self._written())
@@ -350,8 +353,9 @@ class Job:
     def save_checkpoint(self, state: RunState) -> None:
         """Write ``OUTPUT.ckpt`` from a step's state (atomically), with what resuming needs."""
         assert self.checkpoint is not None and self.output is not None
+        roles = ("init", "weights", *_TEMPORAL_ROLES)
         config = self.config.replace(
-            **{role: self.inputs[role] for role in ("init", "weights") if role in self.inputs}
+            **{role: self.inputs[role] for role in roles if role in self.inputs}
         )
         if config.style_masks:
             masks = [self.inputs[f"mask{k + 1}"] for k in range(len(config.style_masks))]
@@ -404,7 +408,14 @@ def _input_paths(config: Config, sources: dict[str, Source]) -> dict[str, str]:
         inputs["init"] = str(Path(config.init).resolve())
     if config.weights not in ("embedded", "torchvision"):
         inputs["weights"] = str(Path(config.weights).resolve())
+    for role in _TEMPORAL_ROLES:  # a video frame's ω and c
+        if getattr(config, role) is not None:
+            inputs[role] = str(Path(getattr(config, role)).resolve())
     return inputs
+
+
+#: The config's fields that name a video frame's temporal files, also their input roles.
+_TEMPORAL_ROLES = ("temporal_target", "temporal_mask")
 
 
 def _check_init(init: str) -> None:

@@ -26,7 +26,7 @@ from . import color
 from .config import Config, ConfigError
 from .events import NonFiniteLossError, Result, RunState, StepEvent, TransferInterrupted
 from .images import resize_longest, resize_to
-from .objective import LossNetwork, Objective
+from .objective import LossNetwork, Objective, TemporalTarget
 from .optimise import Progress, ScaleOptimiser
 
 __all__ = [
@@ -209,6 +209,8 @@ class Inputs:
         content: the content image. styles: the style images (any sizes).
         blend: the normalised blend weights v_k, one per style.
         masks: one (1, 1, H, W) mask per style, or ``None``. init: the init file, or ``None``.
+        temporal: a video frame's ω (1, 3, H', W') and c (1, 1, H'', W'') in [0, 1] (any
+            sizes: resized to each scale), or ``None``.
     """
 
     content: torch.Tensor
@@ -216,6 +218,7 @@ class Inputs:
     blend: Sequence[float]
     masks: list[torch.Tensor] | None = None
     init: torch.Tensor | None = None
+    temporal: tuple[torch.Tensor, torch.Tensor] | None = None
 
 
 class Ladder:
@@ -289,6 +292,18 @@ class Ladder:
             return init_image(self.config, c, styles[0], seed, self.init, self.device)
         return resize_to(x, *c.shape[-2:]).contiguous()
 
+    def _temporal(self, content: torch.Tensor) -> TemporalTarget | None:
+        """The video frame's temporal target at the size of this scale's ``content``: ω
+        resized bicubically, c by area averaging (Ruder et al. 2016, §3.2)."""
+        if self.inputs.temporal is None:
+            return None
+        warped, weight = self.inputs.temporal
+        h, w = content.shape[-2:]
+        if tuple(weight.shape[-2:]) != (h, w):
+            weight = torch.nn.functional.interpolate(weight, size=(h, w), mode="area")
+        warped = resize_to(warped, h, w) if tuple(warped.shape[-2:]) != (h, w) else warped
+        return TemporalTarget(warped.to(self.device), weight.clamp(0, 1).to(self.device))
+
     def _scale(
         self,
         scale: int,
@@ -302,7 +317,9 @@ class Ladder:
         masks = None
         if self.inputs.masks is not None:
             masks = [resize_to(m, *c.shape[-2:]) for m in self.inputs.masks]
-        objective = Objective.at_scale(self.net, self.config, c, styles, masks, self.inputs.blend)
+        objective = Objective.at_scale(
+            self.net, self.config, c, styles, masks, self.inputs.blend, self._temporal(c)
+        )
         progress.scale = scale
         iterations = self.config.ladder[scale][1]
         return ScaleOptimiser(

@@ -55,6 +55,7 @@ __all__ = [
     "style_layer_loss",
     "style_loss",
     "style_target_loss",
+    "temporal_loss",
     "total_variation",
     "w2_distance",
     "w2_layer_loss",
@@ -204,6 +205,42 @@ def total_variation(image: torch.Tensor, normalization: Normalization = "paper")
         if normalization == "blog":
             return dh.mean() + dw.mean()
         return dh.sum() + dw.sum()
+
+
+def temporal_loss(
+    image: torch.Tensor, warped: torch.Tensor, weight: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Short-term temporal loss of a video frame (Ruder, Dosovitskiy & Brox, "Artistic style
+    transfer for videos", GCPR 2016, eq. 7): L_temporal = (1/D) Σ_k c_k (x_k − ω_k)².
+
+    D = 3·H·W is the number of values of the image; ω is the previous stylised frame warped
+    to this one by the optical flow, c the per-pixel weight, 0 where the flow is unreliable
+    (disocclusions, motion boundaries: :func:`painterly.flow.consistency_weight`), 1 elsewhere.
+
+    Args:
+        image: x, (1, 3, H, W) in [0, 1], the frame being optimised (the gradient flows to it).
+        warped: ω, (1, 3, H, W) in [0, 1], a constant target.
+        weight: c, (1, 1, H, W) in [0, 1] (one weight per pixel, shared by its channels), or
+            ``None`` for c = 1 everywhere.
+
+    Returns:
+        A float32 scalar.
+
+    Raises:
+        ValueError: the shapes do not match.
+    """
+    if warped.shape != image.shape or (
+        weight is not None and weight.shape[-2:] != image.shape[-2:]
+    ):
+        raise ValueError(
+            f"temporal loss: image {tuple(image.shape)}, warped {tuple(warped.shape)} and "
+            f"weight {None if weight is None else tuple(weight.shape)} do not match"
+        )
+    with _no_autocast(image):
+        sq = (image.float() - warped.float()).square()
+        if weight is not None:
+            sq = sq * weight.float()
+        return sq.sum() / image[0].numel()
 
 
 #: Factor of the W2 style loss, chosen so that α = 1, β = 1e3 stylise about as strongly as with

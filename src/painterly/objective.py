@@ -11,9 +11,10 @@ This room owns:
 - the targets of each kind: :func:`content_targets`, :func:`gram_target` (Gram matrices,
   blended and masked), :func:`moments_target` (Wasserstein-2 statistics), per layer
   :func:`layer_style_targets`, all of them :func:`targets`;
-- the terms: :func:`content_term`, :func:`style_term`, :func:`tv_term`, each a
+- the terms: :func:`content_term`, :func:`style_term`, :func:`tv_term` and, for a video
+  frame, :func:`temporal_term` (Ruder et al. 2016), each a
   :data:`TermFunction` returning its weighted value under its name and its per-layer parts
-  under ``"name/layer"``. To add a term (a temporal loss for video, a tiled evaluation),
+  under ``"name/layer"``. To add a term (a histogram loss, a tiled evaluation),
   write one more such function and put it in the objective's ``terms``: the total, the
   step events and the plots pick it up by name.
 
@@ -36,11 +37,13 @@ from .config import Config
 
 __all__ = [
     "DEFAULT_TERMS",
+    "VIDEO_TERMS",
     "ContentTargets",
     "Features",
     "LossNetwork",
     "Objective",
     "StyleTargets",
+    "TemporalTarget",
     "TermFunction",
     "Terms",
     "content_targets",
@@ -51,6 +54,7 @@ __all__ = [
     "style_regions",
     "style_term",
     "targets",
+    "temporal_term",
     "tv_term",
 ]
 
@@ -245,8 +249,37 @@ def tv_term(objective: Objective, x: torch.Tensor, feats: dict[str, torch.Tensor
     return {"tv": torch.zeros((), device=x.device)}
 
 
+@dataclass(frozen=True)
+class TemporalTarget:
+    """What a video frame is tied to (Ruder, Dosovitskiy & Brox 2016, §3.2), at one scale.
+
+    Attributes:
+        warped: ω, the previous stylised frame warped to this one by the optical flow,
+            (1, 3, H, W) in [0, 1] at the scale's size, on the run's device.
+        weight: c, (1, 1, H, W) in [0, 1]: 0 where the flow is unreliable, 1 elsewhere.
+    """
+
+    warped: torch.Tensor
+    weight: torch.Tensor
+
+
+def temporal_term(objective: Objective, x: torch.Tensor, feats: dict[str, torch.Tensor]) -> Terms:
+    """λ L_temporal = λ (1/D) Σ_k c_k (x_k − ω_k)² (:func:`losses.temporal_loss`; Ruder et al.
+    2016, eq. 7) with λ = ``temporal_weight``: differentiable in the image x, weighted per
+    pixel by c; 0 without a :class:`TemporalTarget`. Its one part, ``"temporal/previous"`` (the
+    previous frame: the paper's short-term loss), goes into the step events' layer losses."""
+    target, weight = objective.temporal, objective.config.temporal_weight
+    if target is None or weight == 0:
+        zero = torch.zeros((), device=x.device)
+        return {"temporal/previous": zero, "temporal": zero}
+    value = losses.temporal_loss(x, target.warped, target.weight) * weight
+    return {"temporal/previous": value, "temporal": value}
+
+
 #: The terms of eq. 7 (+ TV), in the order they are added up.
 DEFAULT_TERMS: tuple[TermFunction, ...] = (content_term, style_term, tv_term)
+#: The terms of a video frame: eq. 7 (+ TV) and Ruder et al.'s temporal loss.
+VIDEO_TERMS: tuple[TermFunction, ...] = (*DEFAULT_TERMS, temporal_term)
 
 
 class Objective:
@@ -255,7 +288,9 @@ class Objective:
     Args:
         net: the network and its layers. config: the weights α, β, γ and the normalisation.
         content_targets, style_targets: from :func:`targets`, for this scale.
-        terms: the term functions, added up in this order (default :data:`DEFAULT_TERMS`).
+        terms: the term functions, added up in this order (default :data:`DEFAULT_TERMS`;
+            :data:`VIDEO_TERMS` when ``temporal`` is given).
+        temporal: a video frame's :class:`TemporalTarget` at this scale, or ``None``.
     """
 
     def __init__(
@@ -264,12 +299,16 @@ class Objective:
         config: Config,
         content_targets: ContentTargets,
         style_targets: StyleTargets,
-        terms: Sequence[TermFunction] = DEFAULT_TERMS,
+        terms: Sequence[TermFunction] | None = None,
+        temporal: TemporalTarget | None = None,
     ) -> None:
         self.net = net
         self.config = config
         self.content_targets = content_targets
         self.style_targets = style_targets
+        self.temporal = temporal
+        if terms is None:
+            terms = DEFAULT_TERMS if temporal is None else VIDEO_TERMS
         self.terms = tuple(terms)
 
     @classmethod
@@ -281,10 +320,12 @@ class Objective:
         styles: Sequence[torch.Tensor],
         masks: Sequence[torch.Tensor] | None = None,
         blend: Sequence[float] | None = None,
+        temporal: TemporalTarget | None = None,
     ) -> Objective:
         """The objective of one scale, its targets computed from these inputs (see
-        :func:`targets` for the arguments)."""
-        return cls(net, config, *targets(net, config, content, styles, masks, blend))
+        :func:`targets` for the arguments; ``temporal``: a video frame's target)."""
+        p_targets, a_targets = targets(net, config, content, styles, masks, blend)
+        return cls(net, config, p_targets, a_targets, temporal=temporal)
 
     def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, Terms]:
         """The total loss of ``x`` (1, 3, H, W) in [0, 1] and its terms (``"total"`` among

@@ -25,7 +25,7 @@ __all__ = ["LossRecord", "animate", "loss_figure_bytes", "plot_losses", "step_fr
 
 #: One step's losses, as :meth:`painterly.transfer.StepEvent.losses` gives them: ``{"step": int,
 #: "scale": int, "total": float, "content": float, "style": float, "tv": float,
-#: "style/relu1_1": float, …}`` (the weighted terms).
+#: "style/relu1_1": float, …}`` (the weighted terms; a video frame's also "temporal").
 LossRecord = dict[str, Any]
 
 
@@ -68,16 +68,19 @@ def _figure(records: Sequence[LossRecord], title: str) -> Any:
     ax.plot(steps, series("content"), color="tab:blue", lw=2.4, label="content  α·L_content")
     if any(r.get("tv", 0) > 0 for r in records):
         ax.plot(steps, series("tv"), color="tab:green", lw=2, label="total variation")
+    if any(r.get("temporal", 0) > 0 for r in records):  # a video frame (Ruder et al. 2016)
+        ax.plot(steps, series("temporal"), color="tab:purple", lw=2, label="temporal  λ·L_temporal")
     ax.plot(steps, series("total"), color="black", lw=1.2, ls=(0, (4, 2)), label="total")
     layers = sorted({k for r in records for k in r if k.startswith("style/")})
     shades = matplotlib.colormaps["viridis"]
     for i, key in enumerate(layers):
         ax.plot(steps, series(key), lw=0.9, color=shades(i / max(len(layers) - 1, 1)),
                 alpha=0.8, label=f"  {key.split('/', 1)[1]}")  # fmt: skip
+    part = "frame" if any("frame" in r for r in records) else "scale"  # a video's frames
     for previous, record in itertools.pairwise(records):
-        if record.get("scale", 0) != previous.get("scale", 0):
+        if record.get(part, 0) != previous.get(part, 0):
             ax.axvline(record["step"] - 0.5, color="grey", ls=":", lw=1)
-            ax.annotate(f" scale {record['scale'] + 1}", (record["step"] - 0.5, 1.0),
+            ax.annotate(f" {part} {record[part] + 1}", (record["step"] - 0.5, 1.0),
                         xycoords=("data", "axes fraction"), va="top", fontsize=8,
                         color="grey")  # fmt: skip
     ax.set_yscale("log")

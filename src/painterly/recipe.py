@@ -108,6 +108,9 @@ def make_recipe(
         resolved = resolved.replace(init=str(Path(resolved.init).resolve()))
     if resolved.weights not in ("embedded", "torchvision"):
         resolved = resolved.replace(weights=str(Path(resolved.weights).resolve()))
+    for name in ("temporal_target", "temporal_mask"):  # a video frame's files
+        if getattr(resolved, name) is not None:
+            resolved = resolved.replace(**{name: str(Path(getattr(resolved, name)).resolve())})
     if resolved.style_masks:
         masks = tuple(str(Path(m).resolve()) for m in resolved.style_masks)
         resolved = resolved.replace(style_masks=masks)

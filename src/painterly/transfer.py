@@ -274,7 +274,18 @@ class StyleTransfer:
             records["style" if k == 0 else f"style{k + 1}"] = _input_record(pixels, source)
         if init_file is not None:
             records["init"] = _input_record(init_file, cfg.init)
-        return Inputs(content_full, styles_full, blend, masks_full, init_file), records
+        temporal = None
+        if cfg.temporal_target is not None:  # a video frame (Ruder et al. 2016)
+            warped = load_image(cfg.temporal_target)
+            h, w = warped.shape[-2:]
+            weight = torch.ones(1, 1, h, w)
+            records["temporal"] = _input_record(warped, cfg.temporal_target)
+            if cfg.temporal_mask is not None:
+                weight = load_mask(cfg.temporal_mask)
+                records["temporal_mask"] = _input_record(weight, cfg.temporal_mask)
+            temporal = (warped, weight)
+        inputs = Inputs(content_full, styles_full, blend, masks_full, init_file, temporal)
+        return inputs, records
 
     def run(
         self,

@@ -1,5 +1,5 @@
 """The ``painterly`` command, one module per subcommand: ``stylize``, ``resume``,
-``reproduce``, ``animate``, ``sweep``, ``batch``, ``layers``, ``serve``, ``doctor``.
+``reproduce``, ``animate``, ``sweep``, ``batch``, ``video``, ``layers``, ``serve``, ``doctor``.
 
 Exit codes: 0 success; 1 unexpected internal error; 2 bad input, option or output path
 (reported before any compute); 3 the run would not fit in memory (said before any compute, with
@@ -22,11 +22,12 @@ from ..checkpoint import CheckpointError
 from ..config import ConfigError
 from ..images import ImageError
 from ..job import JobError
+from ..media import VideoError
 from ..memory import NotEnoughMemoryError
 from ..recipe import RecipeError, painterly_version
 from ..transfer import NonFiniteLossError, TransferInterrupted
 from ..weights import WeightsError
-from . import animate, batch, doctor, layers, reproduce, resume, serve, stylize, sweep
+from . import animate, batch, doctor, layers, reproduce, resume, serve, stylize, sweep, video
 from .common import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
@@ -60,6 +61,7 @@ _COMMANDS: dict[str, tuple[Callable[..., None], Callable[[argparse.Namespace], i
     "resume": (resume.add_parser, resume.run),
     "sweep": (sweep.add_parser, sweep.run),
     "batch": (batch.add_parser, batch.run),
+    "video": (video.add_parser, video.run),
     "layers": (layers.add_parser, layers.run),
     "serve": (serve.add_parser, serve.run),
     "doctor": (doctor.add_parser, doctor.run),
@@ -74,6 +76,7 @@ _USAGE_ERRORS = (
     CheckpointError,
     RecipeError,
     JobError,
+    VideoError,
 )
 
 

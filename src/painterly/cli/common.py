@@ -128,7 +128,9 @@ class ProgressBar:
         self.bar.update(event.step - self.bar.n)
         self.bar.set_postfix_str(
             f"loss {event.loss:.3g} = content {event.content_loss:.3g} + style "
-            f"{event.style_loss:.3g}" + (f" + tv {event.tv_loss:.3g}" if event.tv_loss else ""),
+            f"{event.style_loss:.3g}"
+            + (f" + tv {event.tv_loss:.3g}" if event.tv_loss else "")
+            + (f" + temporal {event.temporal_loss:.3g}" if event.temporal_loss else ""),
             refresh=False,
         )
 
