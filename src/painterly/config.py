@@ -147,6 +147,11 @@ class Config:
         ema_decay: iterate averaging: 0 is off; d in (0, 1) keeps the bias-corrected exponential
             moving average of the iterates, m_t = d m_{t-1} + (1 − d) x_t, x̄_t = m_t / (1 − d^t),
             which is then the saved result and the start of the next scale.
+        tile: evaluate every scale whose longest side exceeds this many px tile by tile
+            (:mod:`painterly.tiles`: the same loss and gradient, in the memory of one tile of
+            this side plus its halo); rounded down to a multiple of the deepest layer's
+            stride. ``None``: the memory guard sets it when a run would not fit
+            (:func:`painterly.memory.check_memory`).
     """
 
     size: int = _option(512, "longest side of the output", metavar="PX")
@@ -204,6 +209,12 @@ class Config:
     )
     style_loss: StyleStatistic = _option("gram", "style statistic")
     ema_decay: float = _option(0.0, "average the iterates (0: off; e.g. 0.9)", metavar="D")
+    tile: int | None = _option(
+        None,
+        "evaluate scales larger than PX in exact tiles of PX (auto: when memory asks)",
+        metavar="PX|auto",
+        word="auto",
+    )
     preset: str = field(default="default", compare=False)
 
     def __post_init__(self) -> None:
@@ -343,6 +354,8 @@ def _check_numbers(c: Config) -> None:
         isinstance(c.seed, int) and 0 <= c.seed < 2**63 and not isinstance(c.seed, bool)
     ):
         raise ConfigError(f"seed must be a non-negative integer, got {c.seed!r}")
+    if c.tile is not None:
+        _positive_int("tile", c.tile)
     _nonnegative_float("ema_decay", c.ema_decay)
     if c.ema_decay >= 1:
         raise ConfigError(f"ema_decay must be in [0, 1) (0 = off), got {c.ema_decay}")
@@ -409,6 +422,8 @@ def _check_ladder(c: Config) -> None:
             )
         for n in c.scale_iterations:
             _nonnegative_int("a scale's iterations", n)
+    if c.tile is not None and c.tile < c.min_side:
+        raise ConfigError(f"tile {c.tile} px is below {c.min_side} px, the deepest layer's stride")
     smallest = c.ladder[0][0]
     if smallest < c.min_side:
         where = " at the first scale" if c.scale_count > 1 else ""
