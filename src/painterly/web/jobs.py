@@ -615,7 +615,7 @@ class JobQueue:
 
     def _runner_for(self, config: Config) -> StyleTransfer:
         """One network for all jobs: only per-run options may differ between two configs."""
-        per_run = {"size", "iterations", "content_weight", "style_weight", "seed", "preset"}
+        per_run = {"size", "iterations", "content_weight", "style_weight", "seed", "preset", "tile"}
         runner = self._runner
         if runner is not None:
             old = {k: v for k, v in vars(runner.config).items() if k not in per_run}
