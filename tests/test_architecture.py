@@ -42,6 +42,7 @@ RANK: dict[str, int] = {
     "events": 7,
     "objective": 8,
     "optimise": 9,
+    "tiles": 9,
     "ladder": 10,
     "transfer": 11,
     # the job runner

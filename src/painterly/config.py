@@ -159,6 +159,11 @@ class Config:
             the optical flow; ``None`` (a still picture) means no temporal loss.
         temporal_mask: c, an image file read as luminance (white = 1): where the flow is
             reliable; ``None`` weighs every pixel 1.
+        tile: evaluate every scale whose longest side exceeds this many px tile by tile
+            (:mod:`painterly.tiles`: the same loss and gradient, in the memory of one tile of
+            this side plus its halo); rounded down to a multiple of the deepest layer's
+            stride. ``None``: the memory guard sets it when a run would not fit
+            (:func:`painterly.memory.check_memory`).
     """
 
     size: int = _option(512, "longest side of the output", metavar="PX")
@@ -223,6 +228,12 @@ class Config:
     )
     temporal_target: str | None = None
     temporal_mask: str | None = None
+    tile: int | None = _option(
+        None,
+        "evaluate scales larger than PX in exact tiles of PX (auto: when memory asks)",
+        metavar="PX|auto",
+        word="auto",
+    )
     preset: str = field(default="default", compare=False)
 
     def __post_init__(self) -> None:
@@ -362,6 +373,8 @@ def _check_numbers(c: Config) -> None:
         isinstance(c.seed, int) and 0 <= c.seed < 2**63 and not isinstance(c.seed, bool)
     ):
         raise ConfigError(f"seed must be a non-negative integer, got {c.seed!r}")
+    if c.tile is not None:
+        _positive_int("tile", c.tile)
     _nonnegative_float("ema_decay", c.ema_decay)
     if c.ema_decay >= 1:
         raise ConfigError(f"ema_decay must be in [0, 1) (0 = off), got {c.ema_decay}")
@@ -430,6 +443,8 @@ def _check_ladder(c: Config) -> None:
             )
         for n in c.scale_iterations:
             _nonnegative_int("a scale's iterations", n)
+    if c.tile is not None and c.tile < c.min_side:
+        raise ConfigError(f"tile {c.tile} px is below {c.min_side} px, the deepest layer's stride")
     smallest = c.ladder[0][0]
     if smallest < c.min_side:
         where = " at the first scale" if c.scale_count > 1 else ""

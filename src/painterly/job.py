@@ -231,7 +231,9 @@ class Job:
 
     def check_memory(self, runner: StyleTransfer, downscale: bool = False) -> MemoryCheck:
         """Refuse, before compute, a run whose estimated peak exceeds the memory available
-        (:mod:`painterly.memory`); with ``downscale``, shrink ``config.size`` to one that fits.
+        (:mod:`painterly.memory`), unless it fits when evaluated in tiles: then
+        ``config.tile`` is set to the tile chosen; with ``downscale``, shrink ``config.size``
+        to one that fits when no tile does.
 
         Returns:
             The check's numbers; ``config.size`` is then the size the job will paint at.
@@ -246,6 +248,8 @@ class Job:
         )
         if size != self.config.size:
             self.config = self.config.replace(size=size)
+        if check.tile is not None and self.config.tile is None:  # painterly.tiles
+            self.config = self.config.replace(tile=check.tile)
         return check
 
     def _content_size(self) -> tuple[int, int]:

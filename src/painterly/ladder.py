@@ -26,8 +26,9 @@ from . import color
 from .config import Config, ConfigError
 from .events import NonFiniteLossError, Result, RunState, StepEvent, TransferInterrupted
 from .images import resize_longest, resize_to
-from .objective import LossNetwork, Objective, TemporalTarget
+from .objective import LossNetwork, TemporalTarget
 from .optimise import Progress, ScaleOptimiser
+from .tiles import make_objective
 
 __all__ = [
     "Colours",
@@ -317,7 +318,8 @@ class Ladder:
         masks = None
         if self.inputs.masks is not None:
             masks = [resize_to(m, *c.shape[-2:]) for m in self.inputs.masks]
-        objective = Objective.at_scale(
+        # Tiled (painterly.tiles) when config.tile is set and this scale is larger than a tile.
+        objective = make_objective(
             self.net, self.config, c, styles, masks, self.inputs.blend, self._temporal(c)
         )
         progress.scale = scale

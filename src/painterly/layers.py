@@ -10,6 +10,7 @@ loading the network (:mod:`painterly.vgg`).
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable
 
 __all__ = [
     "BLOCKS",
@@ -18,7 +19,9 @@ __all__ = [
     "LAYER_NAMES",
     "layer_index",
     "layer_stride",
+    "receptive_margin",
     "resolve_layer",
+    "tile_halo",
 ]
 
 #: (block, number of conv layers) of VGG19's five blocks.
@@ -79,3 +82,34 @@ def layer_stride(name: str) -> int:
     canonical = resolve_layer(name)
     pools = sum(1 for n in LAYER_NAMES[: LAYER_INDEX[canonical]] if n.startswith("pool"))
     return 1 << (pools + canonical.startswith("pool"))
+
+
+def receptive_margin(name: str) -> int:
+    """How far (px) beyond its own block of stride × stride pixels one position of ``name``
+    reads the input, on the side where it reaches furthest.
+
+    Each 3×3 convolution (padding 1) at stride j widens what a position reads by j on both
+    sides; each 2×2 pooling of stride 2 by j on the far side. ``relu5_1``: a position p reads
+    pixels 16p − 70 … 16p + 85, a receptive field of 156 px, so 70 px beyond its block.
+    """
+    canonical = resolve_layer(name)
+    near = far = 0
+    stride = 1
+    for layer in LAYER_NAMES[: LAYER_INDEX[canonical] + 1]:
+        if layer.startswith("conv"):
+            near, far = near + stride, far + stride
+        elif layer.startswith("pool"):
+            far += stride
+            stride *= 2
+    return max(near, far - (stride - 1))
+
+
+def tile_halo(names: Iterable[str]) -> int:
+    """The input halo (px) of a tile whose owned features at every layer of ``names`` must be
+    exact: the largest :func:`receptive_margin`, rounded up to a multiple of the deepest
+    stride so that a tile's input starts on the pooling grid of the whole picture (80 px for
+    the default layers, whose deepest is ``relu5_1``)."""
+    layers = list(names)
+    stride = max((layer_stride(n) for n in layers), default=1)
+    margin = max((receptive_margin(n) for n in layers), default=0)
+    return -(-margin // stride) * stride

@@ -49,6 +49,7 @@ __all__ = [
     "StyleTarget",
     "content_loss",
     "feature_moments",
+    "gram_distance",
     "gram_matrix",
     "guided_gram_matrix",
     "sqrtm_psd",
@@ -58,6 +59,7 @@ __all__ = [
     "temporal_loss",
     "total_variation",
     "w2_distance",
+    "w2_from_moments",
     "w2_layer_loss",
     "w2_target",
 ]
@@ -156,11 +158,25 @@ def style_layer_loss(
     """
     _check(normalization)
     _, n, h, w = features.shape
-    gram = gram_matrix(features, normalization)
+    return gram_distance(gram_matrix(features, normalization), target_gram, n, h * w, normalization)
+
+
+def gram_distance(
+    gram: torch.Tensor, target_gram: torch.Tensor, n: int, m: int, normalization: Normalization
+) -> torch.Tensor:
+    """E_l from a Gram matrix: Σ (G − A)² / (4 N² M²) (paper, eq. 4) or mean (G − A)² (blog).
+
+    Args:
+        gram: G (1, N, N), float32, normalised as ``normalization`` says (:func:`gram_matrix`).
+        target_gram: A, the same shape. n, m: N_l channels and M_l positions of the layer.
+
+    Returns:
+        A float32 scalar.
+    """
     sq = (gram - target_gram.float()).square()
     if normalization == "blog":
         return sq.mean()
-    return sq.sum() / (4.0 * n**2 * (h * w) ** 2)
+    return sq.sum() / (4.0 * n**2 * m**2)
 
 
 def style_loss(
@@ -373,6 +389,22 @@ def w2_distance(
         A float64 scalar ≥ 0 (up to rounding), in squared feature units.
     """
     mean, cov = feature_moments(features, mask)
+    return w2_from_moments(mean, cov, target_mean, target_cov_sqrt, target_cov_trace)
+
+
+def w2_from_moments(
+    mean: torch.Tensor,
+    cov: torch.Tensor,
+    target_mean: torch.Tensor,
+    target_cov_sqrt: torch.Tensor,
+    target_cov_trace: torch.Tensor,
+) -> torch.Tensor:
+    """W2² of :func:`w2_distance` from the features' mean μ (1, N) and covariance Σ (1, N, N),
+    float64 (:func:`feature_moments`, or sums over tiles): ε = 1 is added to Σ's diagonal here.
+
+    Returns:
+        A float64 scalar ≥ 0 (up to rounding), in squared feature units.
+    """
     n = cov.shape[-1]
     cov = cov + _COV_EPS * torch.eye(n, device=cov.device, dtype=torch.float64)
     factor = torch.linalg.cholesky(cov)  # Σ + εI is positive definite
@@ -456,6 +488,4 @@ def style_target_loss(
         return style_layer_loss(features, target.gram, normalization) * target.weight
     _, n, h, w = features.shape
     gram = guided_gram_matrix(features, target.mask, normalization)
-    sq = (gram - target.gram.float()).square()
-    e_l = sq.mean() if normalization == "blog" else sq.sum() / (4.0 * n**2 * (h * w) ** 2)
-    return e_l * target.weight
+    return gram_distance(gram, target.gram, n, h * w, normalization) * target.weight

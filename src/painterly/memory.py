@@ -14,18 +14,27 @@ import math
 from dataclasses import dataclass
 
 from .config import Config
+from .layers import tile_halo
 
 __all__ = [
     "MemoryCheck",
     "NotEnoughMemoryError",
     "available_memory",
     "check_memory",
+    "choose_tile",
     "estimate_peak_memory",
+    "estimate_tiled_peak",
 ]
 
 _BASE_BYTES = 0.45 * 2**30
 _ACTIVATION_BYTES_PER_PIXEL = {"bf16": 1800, "fp32": 2300}
 _GIB = 2**30
+#: A tiled run's bytes per pixel of the whole picture besides the optimiser's vectors: the
+#: content and style images, the content features P^l, the gradient being summed, the masks.
+_TILED_WHOLE_BYTES_PER_PIXEL = 160
+#: The smallest owned tile :func:`choose_tile` offers, in halos: below it the halos' work
+#: outweighs the tile's own.
+_MIN_TILE_HALOS = 2
 
 
 class NotEnoughMemoryError(Exception):
@@ -47,9 +56,50 @@ def estimate_peak_memory(config: Config, height: int, width: int, precision: str
     for L-BFGS is 2·history vectors of the image's size (float32) and for Adam 2.
     """
     pixels = height * width
-    vectors = 2 * config.lbfgs_history + 4 if config.optimizer == "lbfgs" else 6
+    vectors = _vectors(config)
     per_pixel = _ACTIVATION_BYTES_PER_PIXEL.get(precision, 2300) + vectors * 3 * 4
     return int(_BASE_BYTES + per_pixel * pixels)
+
+
+def _vectors(config: Config) -> int:
+    """Image-sized float32 vectors (of 3 channels) the optimiser keeps: L-BFGS 2·history + 4,
+    Adam 6."""
+    return 2 * config.lbfgs_history + 4 if config.optimizer == "lbfgs" else 6
+
+
+def estimate_tiled_peak(config: Config, height: int, width: int, precision: str, tile: int) -> int:
+    """Estimated peak memory in bytes of a run whose final scale is ``height`` × ``width`` px,
+    evaluated in tiles of ``tile`` px (:mod:`painterly.tiles`).
+
+    The network's activations are those of one tile's input, the owned block plus the halo on
+    each side (:func:`painterly.layers.tile_halo`, 80 px for ``relu5_1``), at the untiled
+    model's bytes per pixel; the whole picture keeps the optimiser's vectors and the images
+    and features the passes read (:data:`_TILED_WHOLE_BYTES_PER_PIXEL`).
+    """
+    layers = (*config.content_layers, *config.style_layers)
+    halo = tile_halo(layers)
+    side = max(config.min_side, tile // config.min_side * config.min_side)
+    crop = min(height, side + 2 * halo) * min(width, side + 2 * halo)
+    activations = _ACTIVATION_BYTES_PER_PIXEL.get(precision, 2300) * crop
+    whole = (_vectors(config) * 3 * 4 + _TILED_WHOLE_BYTES_PER_PIXEL) * height * width
+    return int(_BASE_BYTES + activations + whole)
+
+
+def choose_tile(config: Config, height: int, width: int, precision: str, have: int) -> int | None:
+    """The largest tile (px, a multiple of the deepest stride) whose tiled estimate fits in
+    ``have`` bytes, trying 2, 3, 4, … tiles along the longest side (equal tiles, so that
+    none is a thin strip); None when even tiles of :data:`_MIN_TILE_HALOS` halos do not fit
+    (the whole-image vectors alone are too many)."""
+    stride = config.min_side
+    smallest = _MIN_TILE_HALOS * max(tile_halo((*config.content_layers, *config.style_layers)), 1)
+    longest = max(height, width)
+    for count in range(2, longest // stride + 2):
+        tile = -(-longest // (count * stride)) * stride
+        if tile < smallest:
+            return None
+        if estimate_tiled_peak(config, height, width, precision, tile) <= have:
+            return tile
+    return None
 
 
 def available_memory(device_type: str, device_index: int | None = None) -> int | None:
@@ -79,7 +129,10 @@ class MemoryCheck:
     Attributes:
         width, height: the final output's size in px. need: estimated peak, bytes.
         have: bytes available (None: unknown, then the run is allowed).
-        fits: the largest ``size`` (px, a multiple of 16) whose estimate fits in ``have``.
+        fits: the largest ``size`` (px, a multiple of 16) whose untiled estimate fits.
+        tile: the tile (px) the run is evaluated in (``config.tile``, or chosen here because
+            the untiled run would not fit), None for an untiled run; ``need`` is then the
+            tiled estimate. whole: the untiled estimate, bytes.
     """
 
     width: int
@@ -87,6 +140,8 @@ class MemoryCheck:
     need: int
     have: int | None
     fits: int
+    tile: int | None = None
+    whole: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -121,6 +176,10 @@ def check_memory(
         downscale: instead of refusing, return the largest size that fits.
         where: the device, for the message (``"cpu"``, ``"cuda:0"``).
 
+    When the untiled run would not fit and ``config.tile`` is None, the run is evaluated in
+    tiles (:func:`choose_tile`) if some tile fits: ``check.tile`` says which, and the caller
+    sets ``config.tile`` to it. Only when no tile fits either is the run refused or shrunk.
+
     Returns:
         (the size to paint at, the check's numbers).
 
@@ -132,15 +191,22 @@ def check_memory(
     w, h = content_size
     scale = config.size / max(w, h)
     width, height = max(1, round(w * scale)), max(1, round(h * scale))
-    need = estimate_peak_memory(config, height, width, precision)
+    whole = estimate_peak_memory(config, height, width, precision)
     fixed = estimate_peak_memory(config, 0, 0, precision)
     fits = config.size
-    if have is not None and need > have:
-        ratio = max(have - fixed, 0) / max(need - fixed, 1)
+    if have is not None and whole > have:
+        ratio = max(have - fixed, 0) / max(whole - fixed, 1)
         fits = int(config.size * math.sqrt(ratio)) // 16 * 16
-    check = MemoryCheck(width, height, need, have, fits)
+    tile = config.tile
+    if tile is None and have is not None and whole > have:
+        tile = choose_tile(config, height, width, precision, have)
+    need = whole
+    if tile is not None and max(height, width) > tile:
+        need = estimate_tiled_peak(config, height, width, precision, tile)
+    check = MemoryCheck(width, height, need, have, fits, tile, whole)
     if check.ok:
         return config.size, check
+    check = MemoryCheck(width, height, whole, have, fits)
     if downscale and fits >= config.min_side * 2 ** (len(config.ladder) - 1):
         return fits, check
     raise NotEnoughMemoryError(

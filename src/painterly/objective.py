@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import functools
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -51,6 +51,8 @@ __all__ = [
     "gram_target",
     "layer_style_targets",
     "moments_target",
+    "pooled_gram_target",
+    "pooled_moments_target",
     "style_regions",
     "style_term",
     "targets",
@@ -125,12 +127,22 @@ def gram_target(
         style_features: each style image's features at this layer, (1, N_l, H_k, W_k).
         region: see :data:`Region`. size: the output's (H_l, W_l) at this layer.
     """
+    # F_k F_kᵀ / M_k of the region's styles only
+    grams = {k: losses.gram_matrix(style_features[k], "blog") for k in region[1]}
+    return pooled_gram_target(grams, region, size, normalization)
+
+
+def pooled_gram_target(
+    grams: Mapping[int, torch.Tensor],
+    region: Region,
+    size: tuple[int, int],
+    normalization: losses.Normalization,
+) -> losses.StyleTarget:
+    """:func:`gram_target` from the Gram F_k F_kᵀ / M_k (1, N_l, N_l), float32, of each style
+    k of the region, by index (computed whole, or summed over tiles by :mod:`painterly.tiles`)."""
     mask, members, vs = region
     share = 1.0 if mask is None else float(mask.square().mean())
-    gram = sum(
-        v * losses.gram_matrix(style_features[k], "blog")  # F_s F_sᵀ / M_style
-        for k, v in zip(members, vs, strict=True)
-    )
+    gram = sum(v * grams[k] for k, v in zip(members, vs, strict=True))
     assert isinstance(gram, torch.Tensor)
     if normalization == "paper":
         gram = gram * (size[0] * size[1])
@@ -146,11 +158,20 @@ def moments_target(style_features: Sequence[torch.Tensor], region: Region) -> lo
         style_features: each style image's features at this layer, (1, N_l, H_k, W_k).
         region: see :data:`Region`.
     """
+    moments = {k: losses.feature_moments(style_features[k]) for k in region[1]}
+    return pooled_moments_target(moments, region)
+
+
+def pooled_moments_target(
+    moments: Mapping[int, tuple[torch.Tensor, torch.Tensor]], region: Region
+) -> losses.StyleTarget:
+    """:func:`moments_target` from the float64 mean (1, N_l) and covariance (1, N_l, N_l) of
+    each style k of the region, by index (computed whole, or summed over tiles)."""
     mask, members, vs = region
     share = 1.0 if mask is None else float(mask.square().mean())
-    moments = [losses.feature_moments(style_features[k]) for k in members]
-    mean = sum(v * mu for v, (mu, _) in zip(vs, moments, strict=True))
-    second = sum(v * (cov + mu.mT @ mu) for v, (mu, cov) in zip(vs, moments, strict=True))
+    pairs = [moments[k] for k in members]
+    mean = sum(v * mu for v, (mu, _) in zip(vs, pairs, strict=True))
+    second = sum(v * (cov + mu.mT @ mu) for v, (mu, cov) in zip(vs, pairs, strict=True))
     assert isinstance(mean, torch.Tensor) and isinstance(second, torch.Tensor)
     mu, root, trace = losses.w2_target(mean, second - mean.mT @ mean)
     return losses.StyleTarget(mean=mu, cov_sqrt=root, cov_trace=trace, mask=mask, weight=share)

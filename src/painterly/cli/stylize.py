@@ -46,7 +46,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     long_run.add_argument(
         "--downscale-to-fit",
         action="store_true",
-        help="paint at the largest size that fits in memory instead of refusing (exit 3)",
+        help="paint at the largest size that fits in memory (when not even tiles fit) instead of "
+        "refusing (exit 3)",
     )
 
 
@@ -75,6 +76,12 @@ def run(args: argparse.Namespace) -> int:
     job.check_files()
     runner = common.load_runner(config)
     check = job.check_memory(runner, args.downscale_to_fit)
+    if check.tile is not None and config.tile is None and check.whole is not None:
+        common.warn(
+            f"a {check.width}x{check.height} px run needs about {check.whole / 2**30:.1f} GiB "
+            f"whole; evaluating it in exact tiles of {check.tile} px "
+            f"(about {check.need / 2**30:.1f} GiB)"
+        )
     if not check.ok:
         common.warn(
             f"{check.describe(str(runner.device))}; painting at --size {job.config.size} instead"

@@ -391,12 +391,15 @@ class Job:
 def _memory_problem(runner: StyleTransfer, job: Job) -> str | None:
     """Words for the page when the run would not fit in the memory available, else None.
 
-    The same check as the command line's (:func:`painterly.memory.check_memory`), before compute.
+    The same check as the command line's (:func:`painterly.memory.check_memory`), before compute;
+    a run that fits only in tiles gets the tile in ``job.config`` (:mod:`painterly.tiles`).
     """
     h, w = job.content.tensor.shape[-2:]
     have = available_memory(runner.device.type, runner.device.index)
     try:
-        check_memory(job.config, runner.precision, (int(w), int(h)), have)
+        _, check = check_memory(job.config, runner.precision, (int(w), int(h)), have)
+        if check.tile is not None and job.config.tile is None:  # fits in tiles: paint so
+            job.config = job.config.replace(tile=check.tile)
     except NotEnoughMemoryError as exc:
         check, gib = exc.check, 2**30
         words = (
@@ -612,7 +615,7 @@ class JobQueue:
 
     def _runner_for(self, config: Config) -> StyleTransfer:
         """One network for all jobs: only per-run options may differ between two configs."""
-        per_run = {"size", "iterations", "content_weight", "style_weight", "seed", "preset"}
+        per_run = {"size", "iterations", "content_weight", "style_weight", "seed", "preset", "tile"}
         runner = self._runner
         if runner is not None:
             old = {k: v for k, v in vars(runner.config).items() if k not in per_run}
