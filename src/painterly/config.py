@@ -147,6 +147,9 @@ class Config:
         ema_decay: iterate averaging: 0 is off; d in (0, 1) keeps the bias-corrected exponential
             moving average of the iterates, m_t = d m_{t-1} + (1 − d) x_t, x̄_t = m_t / (1 − d^t),
             which is then the saved result and the start of the next scale.
+        edge_margin: px of reflection padding around every image the network sees, its
+            features cropped back to the image (:class:`painterly.vgg.VGG19Features`); without
+            it (0) VGG's zero padding leaves a bright or speckled line along the edges.
     """
 
     size: int = _option(512, "longest side of the output", metavar="PX")
@@ -204,6 +207,9 @@ class Config:
     )
     style_loss: StyleStatistic = _option("gram", "style statistic")
     ema_decay: float = _option(0.0, "average the iterates (0: off; e.g. 0.9)", metavar="D")
+    edge_margin: int = _option(
+        4, "px of reflection around the image the network sees (0: off)", metavar="PX"
+    )
     preset: str = field(default="default", compare=False)
 
     def __post_init__(self) -> None:
@@ -249,11 +255,15 @@ class Config:
     def from_dict(cls, options: dict[str, Any]) -> Config:
         """A validated config from :meth:`to_dict`'s output (e.g. read from JSON).
 
+        Options written before ``edge_margin`` existed have none: it is then 0, as they were
+        made.
+
         Raises:
             ConfigError: unknown option (say, from a newer painterly) or invalid value.
         """
         _check_names(options)
-        return cls(**options)
+        # Saved before edge_margin existed (recipes, checkpoints): made without a margin.
+        return cls(**{"edge_margin": 0, **options})
 
     @property
     def layer_weights(self) -> dict[str, float]:
@@ -328,6 +338,7 @@ def _check_numbers(c: Config) -> None:
         if getattr(c, name) == 0:
             raise ConfigError(f"{name} must be > 0")
     _nonnegative_float("tolerance", c.tolerance)
+    _nonnegative_int("edge_margin", c.edge_margin)
     if c.tolerance >= 1:
         raise ConfigError(f"tolerance is a relative improvement in [0, 1), got {c.tolerance}")
     for name in ("adam_beta1", "adam_beta2"):
