@@ -59,3 +59,12 @@ def test_edge_statistics_sees_a_bright_line() -> None:
     assert abs(stats["bottom_brightness"]) < 0.05
     with pytest.raises(ValueError):
         edge_statistics(torch.zeros(1, 3, 10, 40))
+
+
+def test_margin_never_empties_a_small_feature_map(weights: object) -> None:
+    """A 32 px side has 2 relu5_1 positions: the margin's crop must leave them (it emptied
+    them once, and the Gram of nothing was NaN)."""
+    net = VGG19Features(weights, up_to=["relu5_1"], margin=4)  # type: ignore[arg-type]
+    out = net(torch.rand(1, 3, 32, 48), ["relu5_1", "relu1_1"])
+    assert out["relu5_1"].shape[-2:] == (2, 1)  # 40 x 56 padded: 2 x 3, cropped 0 and 1
+    assert out["relu5_1"].numel() > 0 and out["relu1_1"].shape[-2:] == (32, 48)

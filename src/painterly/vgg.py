@@ -64,9 +64,11 @@ _gradient_layout: Callable[[torch.Tensor], torch.Tensor] = _GradientLayout.apply
 
 def _cropped(features: torch.Tensor, margin: int, stride: int) -> torch.Tensor:
     """Features (B, C, H_l, W_l) of an image padded by ``margin`` px, without the ⌈margin /
-    stride⌉ positions along each side that lie (partly) in the padding."""
-    c = -(-margin // stride)
-    return features[..., c : features.shape[-2] - c, c : features.shape[-1] - c]
+    stride⌉ positions along each side that lie (partly) in the padding; fewer where that would
+    leave none (relu5_1 of a 32 px side: 2 positions, padded by 4 px or not)."""
+    h, w = features.shape[-2:]
+    ch, cw = (min(-(-margin // stride), (n - 1) // 2) for n in (h, w))
+    return features[..., ch : h - ch, cw : w - cw]
 
 
 class VGG19Features(nn.Module):
