@@ -164,6 +164,9 @@ class Config:
             this side plus its halo); rounded down to a multiple of the deepest layer's
             stride. ``None``: the memory guard sets it when a run would not fit
             (:func:`painterly.memory.check_memory`).
+        edge_margin: px of reflection padding around every image the network sees, its
+            features cropped back to the image (:class:`painterly.vgg.VGG19Features`); without
+            it (0) VGG's zero padding leaves a bright or speckled line along the edges.
     """
 
     size: int = _option(512, "longest side of the output", metavar="PX")
@@ -234,6 +237,9 @@ class Config:
         metavar="PX|auto",
         word="auto",
     )
+    edge_margin: int = _option(
+        4, "px of reflection around the image the network sees (0: off)", metavar="PX"
+    )
     preset: str = field(default="default", compare=False)
 
     def __post_init__(self) -> None:
@@ -279,11 +285,15 @@ class Config:
     def from_dict(cls, options: dict[str, Any]) -> Config:
         """A validated config from :meth:`to_dict`'s output (e.g. read from JSON).
 
+        Options written before ``edge_margin`` existed have none: it is then 0, as they were
+        made.
+
         Raises:
             ConfigError: unknown option (say, from a newer painterly) or invalid value.
         """
         _check_names(options)
-        return cls(**options)
+        # Saved before edge_margin existed (recipes, checkpoints): made without a margin.
+        return cls(**{"edge_margin": 0, **options})
 
     @property
     def layer_weights(self) -> dict[str, float]:
@@ -358,6 +368,7 @@ def _check_numbers(c: Config) -> None:
         if getattr(c, name) == 0:
             raise ConfigError(f"{name} must be > 0")
     _nonnegative_float("tolerance", c.tolerance)
+    _nonnegative_int("edge_margin", c.edge_margin)
     if c.tolerance >= 1:
         raise ConfigError(f"tolerance is a relative improvement in [0, 1), got {c.tolerance}")
     for name in ("adam_beta1", "adam_beta2"):

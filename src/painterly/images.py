@@ -28,6 +28,7 @@ __all__ = [
     "BACKGROUND",
     "ImageError",
     "ImageSource",
+    "edge_statistics",
     "load_alpha",
     "load_image",
     "output_format",
@@ -284,3 +285,35 @@ def save_image(
     except OSError as exc:
         raise ImageError(f"{target}: cannot write ({exc.strerror or exc})") from exc
     return target
+
+
+def edge_statistics(image: torch.Tensor, lines: int = 1, band: int = 8) -> dict[str, float]:
+    """How the picture's outermost lines differ from the picture inside them, per side.
+
+    For each side (``top``, ``bottom``, ``left``, ``right``), on the luminance Y = 0.299 R +
+    0.587 G + 0.114 B (BT.601):
+
+    - ``"<side>_brightness"``: the mean Y of the outer ``lines`` lines minus the mean Y of the
+      ``band`` lines just inside them (a bright line along the edge: > 0; in [-1, 1]);
+    - ``"<side>_energy"``: the mean squared difference of neighbouring pixels along the edge in
+      the outer ``lines`` lines, divided by the same along the lines of the interior (more
+      than ``lines + band`` from every edge): 1 where the edge is as busy as the interior.
+
+    Args:
+        image: (1, 3, H, W) or (3, H, W) in [0, 1], with H, W > 2 (lines + band).
+
+    Raises:
+        ValueError: an image too small for ``lines`` and ``band``.
+    """
+    x = image[0] if image.dim() == 4 else image
+    y = 0.299 * x[0] + 0.587 * x[1] + 0.114 * x[2]
+    inner = lines + band
+    if min(y.shape) <= 2 * inner + 1:
+        raise ValueError(f"image of {tuple(y.shape)} px is too small for {lines} + {band} lines")
+    stats: dict[str, float] = {}
+    sides = {"top": y, "bottom": y.flip(0), "left": y.T, "right": y.T.flip(0)}
+    for side, t in sides.items():
+        along = (t[:, 1:] - t[:, :-1]).square()  # row r: differences along line r
+        stats[f"{side}_brightness"] = float(t[:lines].mean() - t[lines:inner].mean())
+        stats[f"{side}_energy"] = float(along[:lines].mean() / along[inner:-inner].mean())
+    return stats

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import tempfile
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -26,13 +27,22 @@ from PIL import Image
 from .checkpoint import checkpoint_path, file_digest, load_checkpoint, save_checkpoint
 from .config import INIT_KEYWORDS, Config
 from .events import NonFiniteLossError, Result, RunState, StepEvent, TransferInterrupted
-from .images import load_alpha, load_image, output_format, resize_to, save_image
+from .images import ImageError, load_alpha, load_image, output_format, resize_to, save_image
 from .ladder import check_sizes
 from .memory import MemoryCheck, available_memory, check_memory
 from .plot import plot_losses
 from .transfer import StyleTransfer
 
-__all__ = ["Job", "JobError", "JobOutcome", "StopRequest", "style_role"]
+__all__ = [
+    "Job",
+    "JobError",
+    "JobOutcome",
+    "SaveError",
+    "StopRequest",
+    "rescue_folder",
+    "save_or_rescue",
+    "style_role",
+]
 
 #: What a job reads as an input: a file, or pixels (1, 3, H, W) in [0, 1].
 Source = Path | torch.Tensor
@@ -40,6 +50,62 @@ Source = Path | torch.Tensor
 
 class JobError(ValueError):
     """A job that cannot run as given (a path, an output, an option), said in words."""
+
+
+class SaveError(ImageError):
+    """The output could not be written (a full disk, a folder gone, no permission).
+
+    Attributes:
+        image: the picture, (1, C, H, W) in [0, 1], still in memory.
+        rescued: where it was written instead, or ``None`` when that failed too.
+    """
+
+    def __init__(self, message: str, image: torch.Tensor, rescued: Path | None) -> None:
+        super().__init__(message)
+        self.image, self.rescued = image, rescued
+
+
+def rescue_folder() -> Path:
+    """Where a picture goes when its output cannot be written: ``$PAINTERLY_RESCUE_DIR``, else
+    ``painterly-rescued`` in the system's temporary folder."""
+    folder = os.environ.get("PAINTERLY_RESCUE_DIR")
+    return Path(folder) if folder else Path(tempfile.gettempdir()) / "painterly-rescued"
+
+
+def save_or_rescue(image: torch.Tensor, output: Path, recipe: dict[str, Any] | None) -> Path:
+    """Write ``image`` to ``output`` with its recipe (atomically: a failure leaves the file
+    that was there before as it was); if that fails, write it to :func:`rescue_folder`.
+
+    Returns:
+        ``output``.
+
+    Raises:
+        SaveError: the output could not be written; the message says why and where the
+            picture went instead (or that it could not be written anywhere).
+        ImageError: a bad output path (a folder, an unknown extension), before any write.
+    """
+    try:
+        save_image(image, output, recipe)
+        return output
+    except ImageError as exc:
+        if not isinstance(exc.__cause__, OSError):
+            raise
+        reason, cause = str(exc), exc.__cause__
+    spare = rescue_folder() / output.name
+    try:
+        save_image(image, spare, recipe)
+    except ImageError as again:
+        raise SaveError(
+            f"{reason}; writing it to {spare} failed too ({again}): the picture is lost",
+            image,
+            None,
+        ) from cause
+    raise SaveError(
+        f"{reason}; the picture was written to {spare} instead (the file that was at "
+        f"{output}, if any, is unchanged)",
+        image,
+        spare,
+    ) from cause
 
 
 class StopRequest:
@@ -136,6 +202,8 @@ class Job:
         self.resume: RunState | None = None
         self.losses: list[dict[str, Any]] = []
         self.checkpointed_at: int | None = None
+        #: Why the last checkpoint could not be written (a full disk), or ``None``.
+        self.checkpoint_failure: str | None = None
         self.described: dict[str, dict[str, Any]] = {}
         self.inputs = _input_paths(config, self.sources)
         self.digests: dict[str, str] | None = None
@@ -300,7 +368,7 @@ class Job:
         except (TransferInterrupted, NonFiniteLossError) as exc:
             self._name_inputs(exc.result)
             if self.output is not None:
-                save_image(self.finish(exc.result.image), self.output, exc.result.recipe)
+                save_or_rescue(self.finish(exc.result.image), self.output, exc.result.recipe)
             raise
         return self._finish_run(result)
 
@@ -317,7 +385,7 @@ class Job:
             stop = self.stop.requested
             every = self.checkpoint_every
             if every is not None and (stop or (every and event.step % every == 0)):
-                self.save_checkpoint(event.state(copy=False))  # written at once
+                self._try_checkpoint(event.state(copy=False))  # written at once
             return stop or (self.stop_at is not None and event.step >= self.stop_at)
 
         return on_step
@@ -331,13 +399,15 @@ class Job:
             title = f"{self.output.name if self.output else 'picture'}: losses"
             outcome.plot = plot_losses(self.losses, self.plot_path, title)
         if self.output is not None:
-            save_image(image, self.output, result.recipe)
+            save_or_rescue(image, self.output, result.recipe)
         if stopped and self.checkpoint is not None and self.checkpointed_at is not None:
             outcome.checkpoint = self.checkpoint
         elif self.checkpoint is not None and self.checkpoint_every is not None:
             self.checkpoint.unlink(missing_ok=True)  # complete: nothing left to resume
         if not stopped:
             outcome.warnings = result_warnings(result, self.config)
+        if self.checkpoint_failure:
+            outcome.warnings.append(self.checkpoint_failure)
         return outcome
 
     def _name_inputs(self, result: Result) -> None:
@@ -353,6 +423,17 @@ class Job:
             return image
         alpha = resize_to(self._alpha, *image.shape[-2:])
         return torch.cat([image, alpha], dim=1)
+
+    def _try_checkpoint(self, state: RunState) -> None:
+        """:meth:`save_checkpoint`; when the disk refuses it, the run goes on (the last
+        checkpoint written stays as it was) and the outcome warns."""
+        try:
+            self.save_checkpoint(state)
+        except OSError as exc:
+            self.checkpoint_failure = (
+                f"the checkpoint {self.checkpoint} could not be written at step {state.steps} "
+                f"({exc.strerror or exc}); the last one written, if any, is unchanged"
+            )
 
     def save_checkpoint(self, state: RunState) -> None:
         """Write ``OUTPUT.ckpt`` from a step's state (atomically), with what resuming needs."""

@@ -80,7 +80,7 @@ class LossNetwork:
     """The frozen network and the layers the loss reads.
 
     Attributes:
-        features: see :data:`Features`.
+        features: see :data:`Features`. tile_features: the same without the edge margin.
         content_layers: the layers of L_content (canonical names, e.g. ``"relu4_2"``).
         style_weights: ``{layer: w_l}``, the layers of L_style and their weights.
     """
@@ -88,6 +88,9 @@ class LossNetwork:
     features: Features
     content_layers: list[str]
     style_weights: dict[str, float]
+    #: The features without the edge margin (``--edge-margin``), for the tiles of
+    #: :mod:`painterly.tiles` (their halos are real pixels); ``None``: :attr:`features`.
+    tile_features: Features | None = None
 
 
 def content_targets(features: dict[str, torch.Tensor], layers: Sequence[str]) -> ContentTargets:

@@ -147,7 +147,9 @@ def _owned_features(
     net: LossNetwork, crop: torch.Tensor, tile: Tile, layers: Sequence[str]
 ) -> dict[str, torch.Tensor]:
     """The tile's owned features (1, N_l, h_l, w_l) of every layer, from its input ``crop``."""
-    feats = net.features(crop)
+    # Without the edge margin: a tile's halo is real pixels (a scale in tiles is exact against
+    # the whole picture's objective with --edge-margin 0).
+    feats = (net.tile_features or net.features)(crop)
     out = {}
     for name in layers:
         rows, cols = tile.owned(layer_stride(name))

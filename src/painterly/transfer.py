@@ -174,7 +174,9 @@ class StyleTransfer:
         self.style_weights = {resolve_layer(k): v for k, v in config.layer_weights.items()}
         self.layers = list(dict.fromkeys([*self.content_layers, *self.style_weights]))
         self.weights = load_weights(config.weights)
-        self.vgg = VGG19Features(self.weights, config.pooling, up_to=self.layers)
+        self.vgg = VGG19Features(
+            self.weights, config.pooling, up_to=self.layers, margin=config.edge_margin
+        )
         self.vgg.to(self.device)
         # The kernels: explicit choices as given, "auto" measured once per machine and cached;
         # or a plan handed in (a batch's workers share their driver's, for identical pixels).
@@ -194,10 +196,16 @@ class StyleTransfer:
         features: dict[str, torch.Tensor] = self.vgg(image, self.layers)
         return features
 
+    def _tile_features(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        features: dict[str, torch.Tensor] = self.vgg(image, self.layers, margin=0)
+        return features
+
     @property
     def network(self) -> LossNetwork:
         """The network as the objective sees it: features by layer, and the loss's layers."""
-        return LossNetwork(self._features, self.content_layers, self.style_weights)
+        return LossNetwork(
+            self._features, self.content_layers, self.style_weights, self._tile_features
+        )
 
     def targets(
         self,

@@ -62,6 +62,15 @@ class _GradientLayout(torch.autograd.Function):
 _gradient_layout: Callable[[torch.Tensor], torch.Tensor] = _GradientLayout.apply
 
 
+def _cropped(features: torch.Tensor, margin: int, stride: int) -> torch.Tensor:
+    """Features (B, C, H_l, W_l) of an image padded by ``margin`` px, without the ⌈margin /
+    stride⌉ positions along each side that lie (partly) in the padding; fewer where that would
+    leave none (relu5_1 of a 32 px side: 2 positions, padded by 4 px or not)."""
+    h, w = features.shape[-2:]
+    ch, cw = (min(-(-margin // stride), (n - 1) // 2) for n in (h, w))
+    return features[..., ch : h - ch, cw : w - cw]
+
+
 class VGG19Features(nn.Module):
     """VGG19's convolutional part, frozen, returning the feature maps asked for by name.
 
@@ -71,6 +80,8 @@ class VGG19Features(nn.Module):
         pooling: ``"max"`` (the network as trained) or ``"avg"`` (Gatys et al. 2016, §2, report
             slightly more appealing results with average pooling).
         up_to: if given, layers after the deepest of these are not built at all.
+        margin: px of reflection padding put around the image before the network, the
+            features then cropped back to the image (:attr:`margin`); 0: none.
 
     The parameters never require gradients; the module is always in eval mode.
     """
@@ -80,8 +91,14 @@ class VGG19Features(nn.Module):
         weights: VGGWeights | str = "embedded",
         pooling: Pooling = "max",
         up_to: Iterable[str] | None = None,
+        margin: int = 0,
     ) -> None:
         super().__init__()
+        if margin < 0:
+            raise ValueError(f"margin must be >= 0, not {margin}")
+        #: The image's reflection padding in px (:meth:`forward`): the network's own zero
+        #: padding then falls outside the image, whose border pixels are seen as interior ones.
+        self.margin = margin
         if pooling not in ("max", "avg"):
             raise ValueError(f"pooling must be 'max' or 'avg', not {pooling!r}")
         if isinstance(weights, str):
@@ -216,15 +233,24 @@ class VGG19Features(nn.Module):
         std = torch.tensor(self._std, dtype=image.dtype, device=image.device).view(1, 3, 1, 1)
         return (image - mean) / std
 
-    def forward(self, image: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
+    def forward(
+        self, image: torch.Tensor, layers: Sequence[str], margin: int | None = None
+    ) -> dict[str, torch.Tensor]:
         """Compute feature maps.
 
         Args:
             image: RGB, shape (B, 3, H, W), values nominally in [0, 1] (not clamped here).
             layers: layer names (Caffe or Keras); the computation stops at the deepest one.
+            margin: the reflection margin in px for this call (default :attr:`margin`; 0 for
+                the tiles of :mod:`painterly.tiles`, whose halos are real pixels).
 
         Returns:
             ``{name as given: features (B, C_l, H_l, W_l)}``, where H_l = H / layer_stride.
+            With a :attr:`margin` m (and sides above m), the image is reflection-padded by m
+            px first and each feature map cropped by ⌈m / stride⌉ positions on every side, so
+            that the losses count the image's own positions, none of them at the network's
+            zero padding (that padding made a bright or speckled line along the picture's
+            edges; README, "Edges").
 
         Raises:
             ValueError: an unknown layer, or one beyond this network's ``up_to``, or an image
@@ -240,6 +266,19 @@ class VGG19Features(nn.Module):
             wanted.setdefault(canonical, []).append(name)
         if not wanted:
             return {}
+        margin = self.margin if margin is None else margin
+        margin = margin if min(image.shape[-2:]) > margin else 0
+        if margin:
+            image = F.pad(image, (margin,) * 4, mode="reflect")
+        features = self._features(image, wanted)
+        if margin:
+            features = {n: _cropped(f, margin, layer_stride(n)) for n, f in features.items()}
+        return features
+
+    def _features(
+        self, image: torch.Tensor, wanted: dict[str, list[str]]
+    ) -> dict[str, torch.Tensor]:
+        """The feature maps of ``wanted`` ({canonical layer: names as given}) of ``image``."""
         last = max(LAYER_INDEX[c] for c in wanted)
         out: dict[str, torch.Tensor] = {}
         first = self.convs["conv1_1"]
