@@ -131,7 +131,7 @@ def match_color_statistics(
     xs = style[0].reshape(3, -1).double()
     xc = content[0].reshape(3, -1).double()
     mu_s, mu_c = xs.mean(1, keepdim=True), xc.mean(1, keepdim=True)
-    cov_s = torch.cov(xs, correction=0) + eps * torch.eye(3, dtype=torch.float64)
+    cov_s = torch.cov(xs, correction=0) + eps * torch.eye(3, dtype=torch.float64, device=xs.device)
     cov_c = torch.cov(xc, correction=0)
     a = _sym_power(cov_c, 0.5) @ _sym_power(cov_s, -0.5)
     out = a @ (xs - mu_s) + mu_c

@@ -107,10 +107,14 @@ def init_image(
 ) -> torch.Tensor:
     """The first scale's start, (1, 3, H, W) at the content's size: ``config.init`` is
     ``"content"``, ``"noise"`` (uniform in [0, 1], from ``seed``, drawn on the CPU), ``"style"``
-    or a file (``init_file``, decoded)."""
+    or a file (``init_file``, decoded). With ``init_colors="style"`` the content start is the
+    photo with the style's colour mean and covariance (the reverse of ``preserve_colors=
+    "histogram"``, Gatys et al. 2017 §5.2: x' = Σ_s^½ (Σ_c + εI)^−½ (x − μ_c) + μ_s)."""
     init = config.init
     h, w = content.shape[-2:]
-    if init == "content":
+    if init == "content" and config.init_colors == "style":
+        x = color.match_color_statistics(content, style)
+    elif init == "content":
         x = content.clone()
     elif init == "noise":
         gen = torch.Generator().manual_seed(seed)
