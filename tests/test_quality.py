@@ -424,7 +424,9 @@ def test_init_colors_style_starts_from_the_photo_in_the_paintings_colours() -> N
     torch.testing.assert_close(torch.cov(xs), torch.cov(ss), atol=2e-3, rtol=0.2)
     y, yc = color.rgb_to_ycbcr(x)[0, 0], color.rgb_to_ycbcr(content)[0, 0]
     assert torch.corrcoef(torch.stack([y.flatten(), yc.flatten()]))[0, 1].abs() > 0.8  # the photo
-    plain = init_image(Config(**FAST), content, style, 0, None, content.device)
+    plain = init_image(
+        Config(init_colors="content", **FAST), content, style, 0, None, content.device
+    )
     assert torch.equal(plain, content)  # init_colors="content": the photo as it is
 
 

@@ -3,9 +3,10 @@
 Presets (:data:`PRESETS`):
 
 ``default``
-    Tuned for the best picture per CPU-second at 512 px (README, "How the default was chosen"):
-    the paper's losses and layers, started from the content image, L-BFGS, bf16 where the
-    hardware has it.
+    Chosen on pictures (issue 12; README, "How the default was chosen"): the paper's losses and
+    layers with β = 1e2, coarse to fine from 128–255 px at every size (100 steps there, a
+    quarter of that per scale up, at least 10), started from the photo moved to the painting's
+    colour mean and covariance, L-BFGS, bf16 where the hardware has it.
 ``paper``
     Gatys et al. 2016 as published: content ``conv4_2`` (taken after its ReLU, ``relu4_2``), style
     ``relu1_1`` … ``relu5_1`` with w_l = 1/5, α/β = 1e-3, L-BFGS from white noise, max pooling.
@@ -166,9 +167,9 @@ class Config:
     """
 
     size: int = _option(512, "longest side of the output", metavar="PX")
-    iterations: int = _option(150, "optimiser steps", metavar="N")
+    iterations: int = _option(100, "optimiser steps (the first scale's)", metavar="N")
     content_weight: float = _option(1.0, "α", metavar="ALPHA")
-    style_weight: float = _option(1e3, "β", metavar="BETA")
+    style_weight: float = _option(1e2, "β", metavar="BETA")
     tv_weight: float = _option(0.0, "total variation weight", metavar="W")
     tv_per_pixel: bool = _option(False, "total variation averaged over pixels (one W, any size)")
     content_layers: tuple[str, ...] = _option(("relu4_2",), "content layers", metavar="L1,L2")
@@ -186,7 +187,7 @@ class Config:
     line_search: bool = _option(False, "line search")
     init: str = _option("content", "init", metavar="content|noise|style|FILE")
     init_colors: InitColors = _option(
-        "content", "the content start's colours: the photo's, or moved to the style's"
+        "style", "the content start's colours: the photo's, or moved to the style's"
     )
     pooling: Pooling = _option("max", "pooling")
     precision: Precision = _option("auto", "precision")
@@ -525,10 +526,15 @@ _BLOG_LOSSES: dict[str, Any] = {
     "normalization": "blog",
 }
 
+#: What the published presets keep of the options before issue 12's default: one scale, the
+#: Gram loss alone, the photo start in its own colours.
+_PUBLISHED: dict[str, Any] = {"scales": 1, "style_loss": "gram", "init_colors": "content"}
+
 #: Named sets of options; :meth:`Config.from_preset` applies one with overrides.
 PRESETS: dict[str, dict[str, Any]] = {
     "default": {},
     "paper": {
+        **_PUBLISHED,
         "iterations": 1000,
         "content_weight": 1.0,
         "style_weight": 1e3,
@@ -541,6 +547,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "patience": None,
     },
     "blog": {
+        **_PUBLISHED,
         **_BLOG_LOSSES,
         "size": 512,
         "iterations": 5000,
@@ -555,5 +562,5 @@ PRESETS: dict[str, dict[str, Any]] = {
         "patience": 200,
         "tolerance": 1e-4,
     },
-    "blog-fast": {**_BLOG_LOSSES, "iterations": 200},
+    "blog-fast": {**_PUBLISHED, **_BLOG_LOSSES, "iterations": 200},
 }
