@@ -88,20 +88,8 @@ RECIPES: dict[str, dict[str, Any]] = {
     "hist-b100": {**_C2F, "init_colors": "style", "style_loss": "gram+hist", "style_weight": 1e2},
     "col-b300": {**_C2F, "init_colors": "style", "style_weight": 3e2},
     "col-b100": {**_C2F, "init_colors": "style", "style_weight": 1e2},
-    "paper500": {"preset": "paper", "iterations": 500},
+    "paper500": {"preset": "paper", "iterations": 500, "pooling": "max"},
     "paper500-avg": {"preset": "paper", "iterations": 500, "pooling": "avg"},
-    "paper500-ls": {"preset": "paper", "iterations": 300, "line_search": True},
-    "paper500-gray": {
-        "preset": "paper",
-        "iterations": 500,
-        "init": "/tmp/recipe_out/noise_small_128.png",
-    },
-    "paper500-avg-gray": {
-        "preset": "paper",
-        "iterations": 500,
-        "pooling": "avg",
-        "init": "/tmp/recipe_out/noise_small_128.png",
-    },
 }
 
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")

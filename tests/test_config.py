@@ -94,4 +94,5 @@ def test_the_default_is_issue_12s_recipe_and_the_published_presets_keep_theirs()
         c = Config.from_preset(name, size=1536)
         assert c.ladder == [(1536, c.iterations)]  # one scale, at every size
         assert (c.style_loss, c.init_colors, c.tv_per_pixel) == ("gram", "content", False)
-    assert Config.from_preset("paper").style_weight == 1e3
+    paper = Config.from_preset("paper")
+    assert (paper.style_weight, paper.pooling) == (1e3, "avg")  # the paper's pooling, §2
