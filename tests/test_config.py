@@ -79,3 +79,20 @@ def test_unknown_preset_and_option() -> None:
 def test_min_side_follows_the_deepest_layer() -> None:
     assert Config().min_side == 16
     assert Config(content_layers=("relu2_1",), style_layers=("relu1_1",)).min_side == 2
+
+
+def test_the_default_is_issue_12s_recipe_and_the_published_presets_keep_theirs() -> None:
+    d = Config.from_preset("default")
+    assert d.ladder == [(128, 100), (256, 25), (512, 10)]
+    assert (d.init, d.init_colors, d.style_loss, d.style_weight) == (
+        "content",
+        "style",
+        "gram",
+        1e2,
+    )
+    for name in ("paper", "blog", "blog-fast"):
+        c = Config.from_preset(name, size=1536)
+        assert c.ladder == [(1536, c.iterations)]  # one scale, at every size
+        assert (c.style_loss, c.init_colors, c.tv_per_pixel) == ("gram", "content", False)
+    paper = Config.from_preset("paper")
+    assert (paper.style_weight, paper.pooling) == (1e3, "avg")  # the paper's pooling, §2

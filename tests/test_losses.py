@@ -224,3 +224,40 @@ def test_w2_gradient_matches_float64_finite_differences_on_vgg_like_features() -
         ahead = losses.w2_distance(f + h * direction, *target).item()
         behind = losses.w2_distance(f - h * direction, *target).item()
     assert abs((ahead - behind) / (2 * h) - slope) < 1e-6 * abs(slope)
+
+
+def test_histogram_target_is_the_sorted_style_and_match_keeps_the_rank_order() -> None:
+    style = _feats(21, c=3, h=4, w=6)
+    target = losses.histogram_target([style], [1.0], 24)  # same count: the sorted values
+    torch.testing.assert_close(target, style[0].flatten(1).sort(dim=1).values)
+    f = _feats(22, c=3, h=4, w=6)
+    matched = losses.histogram_match(f, target)
+    for c in range(3):  # R(F) has the style's values, in F's rank order
+        torch.testing.assert_close(matched[0, c].flatten().sort().values, target[c])
+        assert torch.equal(matched[0, c].flatten().argsort(), f[0, c].flatten().argsort())
+
+
+def test_histogram_target_resamples_and_blends_the_quantiles() -> None:
+    ramp = torch.arange(100.0).reshape(1, 1, 10, 10)  # values 0 … 99
+    half = losses.histogram_target([ramp], [1.0], 50)
+    torch.testing.assert_close(half[0], torch.arange(50.0) * 2 + 0.5)  # midpoint quantiles
+    low, high = ramp.expand(1, 1, 10, 10), ramp + 1000
+    blend = losses.histogram_target([low, high], [0.5, 0.5], 100)
+    assert (blend[0, :50] < 100).all() and (blend[0, 50:] >= 1000).all()  # half from each
+
+
+def test_histogram_loss_is_zero_for_the_same_histogram_and_pulls_towards_it() -> None:
+    style = _feats(23, c=4, h=5, w=5)
+    target = losses.histogram_target([style], [1.0], 25)
+    shuffled = style.flatten(2)[..., torch.randperm(25)].reshape(1, 4, 5, 5)
+    assert losses.histogram_loss(shuffled, target).item() == pytest.approx(0.0, abs=1e-6)
+    f = (2 * _feats(24, c=4, h=5, w=5) + 3).requires_grad_(True)
+    loss = losses.histogram_loss(f, target)
+    loss.backward()
+    assert f.grad is not None
+    matched = losses.histogram_match(f, target)
+    scale = losses.HIST_SCALE / target.square().mean()
+    expected = scale * 2 * (f.detach() - matched) / f.numel()  # d/dF of the mean, R(F) fixed
+    torch.testing.assert_close(f.grad, expected, rtol=1e-4, atol=1e-6)
+    stepped = f.detach() - 0.1 * f.grad / f.grad.abs().max()
+    assert losses.histogram_loss(stepped, target) < loss

@@ -11,6 +11,7 @@ import re
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -22,6 +23,8 @@ from painterly.cli import common
 from painterly.cli.options import config_from_args
 from painterly.config import Config, ConfigError
 from painterly.images import load_image, resize_to, to_pil
+from painterly.ladder import init_image
+from painterly.objective import tv_term
 from painterly.transfer import StepEvent, StyleTransfer
 
 from .conftest import CONTENT, EXAMPLES, STYLE
@@ -391,14 +394,17 @@ def test_bad_quality_options_exit_2_before_the_model_loads(
     assert re.search(match, capsys.readouterr().err)
 
 
-def test_coarse_to_fine_is_automatic_above_1024_px() -> None:
-    assert Config(size=1024).ladder == [(1024, 150)]
-    assert Config(size=1536).ladder == [(192, 150), (384, 75), (768, 38), (1536, 20)]
-    assert Config(size=1536, scales=1).ladder == [(1536, 150)]  # explicit: as asked
-    assert Config(size=1536, scales=2).ladder == [(768, 150), (1536, 150)]
-    for size in (1025, 1500, 2048, 3000, 8192):
+def test_coarse_to_fine_is_automatic_from_256_px() -> None:
+    # Issue 12: the first scale is 128-255 px at every size, a quarter of the steps per scale up.
+    assert Config(size=200).ladder == [(200, 100)]
+    assert Config(size=256).ladder == [(128, 100), (256, 25)]
+    assert Config(size=512).ladder == [(128, 100), (256, 25), (512, 10)]
+    assert Config(size=1536).ladder == [(192, 100), (384, 25), (768, 10), (1536, 10)]
+    assert Config(size=1536, scales=1).ladder == [(1536, 100)]  # explicit: as asked
+    assert Config(size=1536, scales=2).ladder == [(768, 100), (1536, 100)]
+    for size in (256, 300, 700, 1025, 1500, 2048, 3000, 8192):
         ladder = Config(size=size).ladder
-        assert 128 <= ladder[0][0] <= 256 and ladder[-1][0] == size
+        assert 128 <= ladder[0][0] < 256 and ladder[-1][0] == size
         sizes = [px for px, _ in ladder]
         assert all(abs(b - 2 * a) <= 1 for a, b in itertools.pairwise(sizes))
     with pytest.raises(ConfigError, match="2 scale iterations for 4 scales"):
@@ -407,3 +413,41 @@ def test_coarse_to_fine_is_automatic_above_1024_px() -> None:
         ["stylize", "c.jpg", "s.jpg", "-o", "o.png", "--scales", "auto"]
     )
     assert config_from_args(args, seed=0).scales is None
+
+
+def test_init_colors_style_starts_from_the_photo_in_the_paintings_colours() -> None:
+    content, style = _sky_and_field(), _red_orange()
+    x = init_image(Config(init_colors="style", **FAST), content, style, 0, None, content.device)
+    assert x.shape == content.shape
+    xs, ss = x[0].flatten(1).double(), style[0].flatten(1).double()
+    torch.testing.assert_close(xs.mean(1), ss.mean(1), atol=0.02, rtol=0)  # the painting's mean
+    torch.testing.assert_close(torch.cov(xs), torch.cov(ss), atol=2e-3, rtol=0.2)
+    y, yc = color.rgb_to_ycbcr(x)[0, 0], color.rgb_to_ycbcr(content)[0, 0]
+    assert torch.corrcoef(torch.stack([y.flatten(), yc.flatten()]))[0, 1].abs() > 0.8  # the photo
+    plain = init_image(
+        Config(init_colors="content", **FAST), content, style, 0, None, content.device
+    )
+    assert torch.equal(plain, content)  # init_colors="content": the photo as it is
+
+
+def test_tv_per_pixel_gives_the_same_term_for_the_same_noise_at_any_size() -> None:
+    gen = torch.Generator().manual_seed(0)
+    small, big = torch.rand(1, 3, 64, 64, generator=gen), torch.rand(1, 3, 128, 128, generator=gen)
+    for per_pixel, ratio in ((True, 1.0), (False, 4.0)):
+        cfg = SimpleNamespace(config=Config(tv_weight=2.0, tv_per_pixel=per_pixel, **FAST))
+        term = [float(tv_term(cfg, x, {})["tv"]) for x in (small, big)]  # type: ignore[arg-type]
+        assert term[1] / term[0] == pytest.approx(ratio, rel=0.03)
+    assert term[0] == pytest.approx(2.0 * float(losses.total_variation(small)), rel=1e-6)
+
+
+def test_gram_hist_adds_histogram_parts_to_the_style_term() -> None:
+    events: list[StepEvent] = []
+    cfg = Config(iterations=3, style_loss="gram+hist", hist_weight=0.5, **FAST)
+    StyleTransfer(cfg).run(CONTENT, STYLE, events.append)
+    parts = events[0].layer_losses
+    assert {"hist/relu1_1", "hist/relu4_1"} <= set(parts)
+    style_parts = sum(v for k, v in parts.items() if k.startswith(("style/", "hist/")))
+    assert events[0].style_loss == pytest.approx(style_parts, rel=1e-5)
+    assert all(np.isfinite(e.loss) for e in events) and events[-1].loss < events[0].loss
+    with pytest.raises(ConfigError, match="gram\\+hist"):
+        Config(style_loss="gram+hist", style_masks=("a.png",))

@@ -13,8 +13,9 @@ from PIL import Image
 
 import painterly
 from painterly import cli, transfer
+from painterly.config import Config
 from painterly.kernels import KernelPlan, plan_from_record, plan_record
-from painterly.recipe import RecipeError, read_recipe, sidecar_path
+from painterly.recipe import RecipeError, read_recipe, recipe_config, sidecar_path
 from painterly.weights import load_weights
 
 from .conftest import CONTENT, STYLE
@@ -221,3 +222,16 @@ def test_damaged_recipes_are_refused_in_one_line(
         assert code == (3 if name == "size" else 2), (name, err)
         assert name in err or "GiB" in err
         assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_recipe_from_before_issue_12_keeps_its_ladder_and_start() -> None:
+    old = Config(size=512).to_dict()
+    for name in ("init_colors", "tv_per_pixel", "hist_weight"):
+        del old[name]
+    config = recipe_config({"config": {**old, "scales": None, "iterations": 150}})
+    assert config.ladder == [(512, 150)] and config.init_colors == "content"
+    assert not config.tv_per_pixel
+    big = recipe_config({"config": {**old, "size": 1536, "scales": None, "iterations": 150}})
+    assert big.ladder == [(192, 150), (384, 75), (768, 38), (1536, 20)]
+    new = Config(size=512).to_dict()
+    assert recipe_config({"config": new}).ladder == Config(size=512).ladder  # as it is now

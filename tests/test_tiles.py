@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from painterly import Config, StyleTransfer, job, memory, tiles
+from painterly.config import ConfigError
 from painterly.images import resize_longest
 from painterly.layers import LAYER_NAMES, layer_stride, receptive_margin, tile_halo
 from painterly.objective import LossNetwork, Objective, TemporalTarget
@@ -218,3 +219,12 @@ def test_the_memory_guard_tiles_a_run_that_does_not_fit_whole(
     assert tile == check.tile and paint.config.size == 4096
     assert tiles.needs_tiles(paint.config, 3072, 4096)
     assert not tiles.needs_tiles(paint.config, tile * 3 // 4, tile)
+
+
+def test_the_histogram_loss_is_never_tiled() -> None:
+    """gram+hist sorts each channel over the whole picture: no tiles, asked for or chosen."""
+    with pytest.raises(ConfigError, match="cannot be evaluated in tiles"):
+        Config(style_loss="gram+hist", tile=256)
+    cfg = Config(size=4096, precision="fp32", style_loss="gram+hist")
+    assert memory.choose_tile(cfg, 3072, 4096, "fp32", 12 * 2**30) is None
+    assert memory.choose_tile(cfg.replace(style_loss="gram"), 3072, 4096, "fp32", 12 * 2**30)

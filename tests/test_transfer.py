@@ -29,6 +29,7 @@ def test_zero_iterations_from_content_returns_the_input(tmp_path, content_small)
     cfg = Config(
         iterations=0,
         init="content",
+        init_colors="content",
         size=max(h, w),
         **{k: v for k, v in FAST.items() if k != "size"},
     )
@@ -157,7 +158,7 @@ def test_style_and_file_init(tmp_path) -> None:
 
 
 def test_ladder_doubles_up_to_size() -> None:
-    assert Config(size=512, scales=3).ladder == [(128, 150), (256, 150), (512, 150)]
+    assert Config(size=512, scales=3, iterations=150).ladder == [(128, 150), (256, 150), (512, 150)]
     assert Config(size=500, scales=2, scale_iterations=(30, 10)).ladder == [(250, 30), (500, 10)]
     with pytest.raises(ConfigError, match="first scale"):
         Config(size=64, scales=4)

@@ -30,8 +30,10 @@ from __future__ import annotations
 import torch
 
 __all__ = [
+    "blended_color_moments",
     "is_gray",
     "join_luminance",
+    "match_color_moments",
     "match_color_statistics",
     "match_luminance",
     "rgb_to_ycbcr",
@@ -131,8 +133,38 @@ def match_color_statistics(
     xs = style[0].reshape(3, -1).double()
     xc = content[0].reshape(3, -1).double()
     mu_s, mu_c = xs.mean(1, keepdim=True), xc.mean(1, keepdim=True)
-    cov_s = torch.cov(xs, correction=0) + eps * torch.eye(3, dtype=torch.float64)
+    cov_s = torch.cov(xs, correction=0) + eps * torch.eye(3, dtype=torch.float64, device=xs.device)
     cov_c = torch.cov(xc, correction=0)
     a = _sym_power(cov_c, 0.5) @ _sym_power(cov_s, -0.5)
     out = a @ (xs - mu_s) + mu_c
     return out.reshape(style.shape).float().clamp(0.0, 1.0)
+
+
+def blended_color_moments(
+    images: list[torch.Tensor], weights: list[float]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The colour mean (3, 1) and covariance (3, 3), float64, of the mixture Σ_k v_k p_k of the
+    images' pixel distributions: μ = Σ v_k μ_k, Σ = Σ v_k (Σ_k + μ_k μ_kᵀ) − μ μᵀ (the same for
+    any order of the images with their weights). Images (1, 3, H_k, W_k) in [0, 1]."""
+    mean = torch.zeros(3, 1, dtype=torch.float64, device=images[0].device)
+    second = torch.zeros(3, 3, dtype=torch.float64, device=images[0].device)
+    for image, v in zip(images, weights, strict=True):
+        x = image[0].reshape(3, -1).double()
+        mu = x.mean(1, keepdim=True)
+        mean = mean + v * mu
+        second = second + v * (torch.cov(x, correction=0) + mu @ mu.T)
+    return mean, second - mean @ mean.T
+
+
+def match_color_moments(
+    image: torch.Tensor, mean: torch.Tensor, cov: torch.Tensor, eps: float = COVARIANCE_EPS
+) -> torch.Tensor:
+    """``image`` with colour mean ``mean`` (3, 1) and covariance ``cov`` (3, 3): x' = A (x − μ_x)
+    + μ with A = Σ^½ (Σ_x + ε I)^−½, as :func:`match_color_statistics` (Gatys et al. 2017,
+    §5.2) but towards given moments. (1, 3, H, W) in [0, 1] → the same shape, clamped."""
+    x = image[0].reshape(3, -1).double()
+    mu_x = x.mean(1, keepdim=True)
+    cov_x = torch.cov(x, correction=0) + eps * torch.eye(3, dtype=torch.float64, device=x.device)
+    a = _sym_power(cov.double(), 0.5) @ _sym_power(cov_x, -0.5)
+    out = a @ (x - mu_x) + mean.double()
+    return out.reshape(image.shape).float().clamp(0.0, 1.0)

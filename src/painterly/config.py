@@ -3,12 +3,16 @@
 Presets (:data:`PRESETS`):
 
 ``default``
-    Tuned for the best picture per CPU-second at 512 px (README, "How the default was chosen"):
-    the paper's losses and layers, started from the content image, L-BFGS, bf16 where the
-    hardware has it.
+    Chosen on pictures (issue 12; README, "How the default was chosen"): the paper's losses and
+    layers with β = 1e2, coarse to fine from 128–255 px at every size (100 steps there, a
+    quarter of that per scale up, at least 10), started from the photo moved to the painting's
+    colour mean and covariance, L-BFGS, bf16 where the hardware has it.
 ``paper``
     Gatys et al. 2016 as published: content ``conv4_2`` (taken after its ReLU, ``relu4_2``), style
-    ``relu1_1`` … ``relu5_1`` with w_l = 1/5, α/β = 1e-3, L-BFGS from white noise, max pooling.
+    ``relu1_1`` … ``relu5_1`` with w_l = 1/5, α/β = 1e-3, L-BFGS from white noise, average
+    pooling (§2: "for image synthesis we found that replacing the maximum pooling operation by
+    average pooling yields slightly more appealing results"; before issue 12 the preset had max
+    pooling, which more than doubled its colour noise).
 ``blog``
     The 2019 TensorFlow blog's recipe: content ``block5_conv2``, style ``block1_conv1`` …
     ``block5_conv1``, α = 1e4, β = 1e-2, blog normalisation, Adam (lr 0.02, β1 0.99, ε 0.1) from a
@@ -43,10 +47,15 @@ Optimizer = Literal["lbfgs", "adam"]
 Precision = Literal["auto", "fp32", "bf16"]
 Convolution = Literal["auto", "direct", "winograd"]
 PreserveColors = Literal["none", "luminance", "histogram"]
-StyleStatistic = Literal["gram", "w2"]
+StyleStatistic = Literal["gram", "w2", "gram+hist"]
+InitColors = Literal["content", "style"]
 
-#: Above this size (px, longest side) the default is coarse to fine (README, "Coarse to fine").
-COARSE_TO_FINE_ABOVE = 1024
+#: The automatic ladder's first scale starts at this long side or up to twice it (px): coarse
+#: to fine at every size from twice it on (README, "How the default was chosen").
+FIRST_SCALE = 128
+
+#: The automatic ladder divides the steps by this from one scale to the next one up.
+STEP_RATIO = 4
 
 #: The default λ of the temporal loss (``painterly video``): with pixels in [0, 1] and
 #: L_temporal a mean over the frame's values, it must be of the size of α·L_content (a sum over
@@ -106,6 +115,9 @@ class Config:
         content_weight: α, multiplies the content loss (averaged over content layers).
         style_weight: β, multiplies the style loss Σ_l w_l E_l.
         tv_weight: multiplies the total variation loss (0 switches it off).
+        tv_per_pixel: the total variation is the mean of the squared neighbour differences
+            rather than their sum (the ``paper`` normalisation's), so that one ``tv_weight``
+            means the same smoothing at every size.
         content_layers: layers of the content representation (Caffe or Keras names).
         style_layers: layers of the style representation.
         style_layer_weights: w_l per style layer; ``None`` means equal weights 1/L.
@@ -116,6 +128,10 @@ class Config:
         lbfgs_history: L-BFGS memory (pairs of vectors kept).
         line_search: L-BFGS with a strong-Wolfe line search (more evaluations per step).
         init: ``"content"``, ``"noise"`` (uniform in [0, 1]), ``"style"`` or an image path.
+        init_colors: with ``init="content"``: ``"content"`` starts from the photo as it is,
+            ``"style"`` from the photo with its colour mean and covariance moved to the first
+            style image's (:func:`painterly.color.match_color_statistics` the other way round),
+            so that the optimiser need not spend its steps on the palette.
         pooling: ``"max"`` or ``"avg"``.
         precision: ``"auto"`` (bf16 where the hardware runs it fast, else fp32), ``"fp32"``,
             ``"bf16"`` (convolutions only; Grams and losses stay float32).
@@ -128,11 +144,12 @@ class Config:
         seed: seed of the noise init; ``None`` picks one at random (reported in the result).
         scales: number of scales, coarse to fine: the long side doubles from scale to scale up
             to ``size`` (``size / 2**(scales - 1)`` first); 1 is a plain single-scale run.
-            ``None`` (the default) chooses: 1 up to :data:`COARSE_TO_FINE_ABOVE` px, above it as
-            many as bring the first scale to 128–256 px (:attr:`scale_count`).
+            ``None`` (the default) chooses as many as bring the first scale to 128–255 px
+            (:attr:`scale_count`).
         scale_iterations: steps at each scale, coarse to fine; ``None`` gives every scale
-            ``iterations`` steps, except for an automatic ladder, where the steps halve from
-            scale to scale up (at least 20): the fine scales only add detail.
+            ``iterations`` steps, except for an automatic ladder, where the first scale gets
+            ``iterations`` and each scale up a quarter of the one below (at least 10): most
+            steps are taken where they cost a sixteenth, and the fine scales only add detail.
         patience: stop when the best loss improved by less than ``tolerance`` (relative) over
             this many steps; ``None`` runs all ``iterations``.
         tolerance: relative improvement that counts as progress for ``patience``.
@@ -148,7 +165,10 @@ class Config:
             black = not; gray = partly): guided Gram matrices, Gatys et al. 2017, §4.
         style_loss: the style statistic, ``"gram"`` (Gatys et al. 2016, eq. 4) or ``"w2"``
             (the Wasserstein-2 distance between Gaussians with the features' mean and
-            covariance; :func:`painterly.losses.w2_layer_loss`).
+            covariance; :func:`painterly.losses.w2_layer_loss`) or ``"gram+hist"`` (the Gram
+            loss plus the histogram loss of Risser et al. 2017 at relu1_1 and relu4_1,
+            :func:`painterly.losses.histogram_loss`).
+        hist_weight: the histogram loss's weight relative to β (``gram+hist`` only).
         ema_decay: iterate averaging: 0 is off; d in (0, 1) keeps the bias-corrected exponential
             moving average of the iterates, m_t = d m_{t-1} + (1 − d) x_t, x̄_t = m_t / (1 − d^t),
             which is then the saved result and the start of the next scale.
@@ -170,10 +190,11 @@ class Config:
     """
 
     size: int = _option(512, "longest side of the output", metavar="PX")
-    iterations: int = _option(150, "optimiser steps", metavar="N")
+    iterations: int = _option(100, "optimiser steps (the first scale's)", metavar="N")
     content_weight: float = _option(1.0, "α", metavar="ALPHA")
-    style_weight: float = _option(1e3, "β", metavar="BETA")
+    style_weight: float = _option(1e2, "β", metavar="BETA")
     tv_weight: float = _option(0.0, "total variation weight", metavar="W")
+    tv_per_pixel: bool = _option(False, "total variation averaged over pixels (one W, any size)")
     content_layers: tuple[str, ...] = _option(("relu4_2",), "content layers", metavar="L1,L2")
     style_layers: tuple[str, ...] = _option(_STYLE_LAYERS, "style layers", metavar="L1,L2")
     style_layer_weights: tuple[float, ...] | None = _option(
@@ -188,6 +209,9 @@ class Config:
     lbfgs_history: int = 20
     line_search: bool = _option(False, "line search")
     init: str = _option("content", "init", metavar="content|noise|style|FILE")
+    init_colors: InitColors = _option(
+        "style", "the content start's colours: the photo's, or moved to the style's"
+    )
     pooling: Pooling = _option("max", "pooling")
     precision: Precision = _option("auto", "precision")
     convolution: Convolution = _option(
@@ -203,7 +227,7 @@ class Config:
     seed: int | None = _option(None, "noise seed (default: random, always printed)")
     scales: int | None = _option(
         None,
-        "coarse-to-fine scales; auto: 1 up to 1024 px, more above",
+        "coarse-to-fine scales; auto: from 128-255 px up",
         metavar="N|auto",
         word="auto",
     )
@@ -223,6 +247,7 @@ class Config:
         None, "one mask image per style (white: here)", metavar="M1,M2"
     )
     style_loss: StyleStatistic = _option("gram", "style statistic")
+    hist_weight: float = _option(1.0, "histogram loss weight, times β (gram+hist)", metavar="W")
     ema_decay: float = _option(0.0, "average the iterates (0: off; e.g. 0.9)", metavar="D")
     temporal_weight: float = _option(
         TEMPORAL_WEIGHT,
@@ -310,21 +335,20 @@ class Config:
         if self.scale_iterations is not None:
             steps = self.scale_iterations
         elif self.scales is None:
-            floor = min(self.iterations, 20)
-            steps = tuple(max(round(self.iterations / 2**i), floor) for i in range(n))
+            floor = min(self.iterations, 10)
+            steps = tuple(max(round(self.iterations / STEP_RATIO**i), floor) for i in range(n))
         else:
             steps = (self.iterations,) * n
         return list(zip(sizes, steps, strict=True))
 
     @property
     def scale_count(self) -> int:
-        """``scales``, or when it is ``None``: 1 up to :data:`COARSE_TO_FINE_ABOVE` px, else
-        the number of doublings that starts at 128–256 px (1536 px: 192, 384, 768, 1536)."""
+        """``scales``, or when it is ``None``: the number of doublings that starts at
+        :data:`FIRST_SCALE` to twice it, whatever the size (256 px: 128, 256; 512 px: 128, 256,
+        512; 1536 px: 192, 384, 768, 1536); 1 below twice :data:`FIRST_SCALE`."""
         if self.scales is not None:
             return self.scales
-        if self.size <= COARSE_TO_FINE_ABOVE:
-            return 1
-        return 1 + math.ceil(math.log2(self.size / 256))
+        return max(1, 1 + math.floor(math.log2(self.size / FIRST_SCALE)))
 
     @property
     def min_side(self) -> int:
@@ -361,7 +385,7 @@ class Config:
 def _check_numbers(c: Config) -> None:
     _positive_int("size", c.size)
     _nonnegative_int("iterations", c.iterations)
-    for name in ("content_weight", "style_weight", "tv_weight", "temporal_weight"):
+    for name in ("content_weight", "style_weight", "tv_weight", "temporal_weight", "hist_weight"):
         _nonnegative_float(name, getattr(c, name))
     for name in ("learning_rate", "adam_eps"):
         _nonnegative_float(name, getattr(c, name))
@@ -423,6 +447,9 @@ def _check_choices(c: Config) -> None:
         raise ConfigError("line_search applies to the lbfgs optimizer only")
     if c.temporal_mask is not None and c.temporal_target is None:
         raise ConfigError("temporal_mask needs a temporal_target (the warped previous frame)")
+    if c.tile is not None and c.style_loss == "gram+hist":
+        # The histogram loss sorts each channel over the whole picture: no sum over tiles.
+        raise ConfigError("--style-loss gram+hist cannot be evaluated in tiles (--tile)")
 
 
 def _check_styles(c: Config) -> None:
@@ -435,6 +462,8 @@ def _check_styles(c: Config) -> None:
     if not 0 < c.style_scale <= 8:
         raise ConfigError(f"style_scale must be in (0, 8], got {c.style_scale!r}")
     if c.style_masks is not None:
+        if c.style_loss == "gram+hist":
+            raise ConfigError("style_loss gram+hist does not take style_masks (use gram or w2)")
         if not c.style_masks or not all(c.style_masks):
             raise ConfigError("style_masks must be one image path per style image")
         if c.style_blend_weights is not None:
@@ -550,10 +579,15 @@ _BLOG_LOSSES: dict[str, Any] = {
     "normalization": "blog",
 }
 
+#: What the published presets keep of the options before issue 12's default: one scale, the
+#: Gram loss alone, the photo start in its own colours.
+_PUBLISHED: dict[str, Any] = {"scales": 1, "style_loss": "gram", "init_colors": "content"}
+
 #: Named sets of options; :meth:`Config.from_preset` applies one with overrides.
 PRESETS: dict[str, dict[str, Any]] = {
     "default": {},
     "paper": {
+        **_PUBLISHED,
         "iterations": 1000,
         "content_weight": 1.0,
         "style_weight": 1e3,
@@ -562,10 +596,12 @@ PRESETS: dict[str, dict[str, Any]] = {
         "normalization": "paper",
         "optimizer": "lbfgs",
         "init": "noise",
+        "pooling": "avg",
         "precision": "fp32",
         "patience": None,
     },
     "blog": {
+        **_PUBLISHED,
         **_BLOG_LOSSES,
         "size": 512,
         "iterations": 5000,
@@ -580,5 +616,5 @@ PRESETS: dict[str, dict[str, Any]] = {
         "patience": 200,
         "tolerance": 1e-4,
     },
-    "blog-fast": {**_BLOG_LOSSES, "iterations": 200},
+    "blog-fast": {**_PUBLISHED, **_BLOG_LOSSES, "iterations": 200},
 }

@@ -105,13 +105,21 @@ def init_image(
     seed: int,
     init_file: torch.Tensor | None,
     device: torch.device,
+    colors_from: tuple[list[torch.Tensor], list[float]] | None = None,
 ) -> torch.Tensor:
     """The first scale's start, (1, 3, H, W) at the content's size: ``config.init`` is
     ``"content"``, ``"noise"`` (uniform in [0, 1], from ``seed``, drawn on the CPU), ``"style"``
-    or a file (``init_file``, decoded)."""
+    or a file (``init_file``, decoded). With ``init_colors="style"`` the content start is the
+    photo with the style's colour mean and covariance (the reverse of ``preserve_colors=
+    "histogram"``, Gatys et al. 2017 §5.2: x' = Σ_s^½ (Σ_c + εI)^−½ (x − μ_c) + μ_s), the
+    style's moments those of ``colors_from`` (the style images and their blend weights, pooled
+    by :func:`color.blended_color_moments`) when given, else of ``style``."""
     init = config.init
     h, w = content.shape[-2:]
-    if init == "content":
+    if init == "content" and config.init_colors == "style":
+        images, weights = colors_from if colors_from is not None else ([style], [1.0])
+        x = color.match_color_moments(content, *color.blended_color_moments(images, weights))
+    elif init == "content":
         x = content.clone()
     elif init == "noise":
         gen = torch.Generator().manual_seed(seed)
@@ -290,7 +298,11 @@ class Ladder:
         if state is not None:
             return state.image.to(self.device)
         if x is None:
-            return init_image(self.config, c, styles[0], seed, self.init, self.device)
+            config = self.config
+            if self.inputs.masks is not None:  # each region has its own style: the photo's colours
+                config = dataclasses.replace(config, init_colors="content")
+            colors = (styles, list(self.inputs.blend))
+            return init_image(config, c, styles[0], seed, self.init, self.device, colors)
         return resize_to(x, *c.shape[-2:]).contiguous()
 
     def _temporal(self, content: torch.Tensor) -> TemporalTarget | None:

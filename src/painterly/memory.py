@@ -89,7 +89,10 @@ def choose_tile(config: Config, height: int, width: int, precision: str, have: i
     """The largest tile (px, a multiple of the deepest stride) whose tiled estimate fits in
     ``have`` bytes, trying 2, 3, 4, … tiles along the longest side (equal tiles, so that
     none is a thin strip); None when even tiles of :data:`_MIN_TILE_HALOS` halos do not fit
-    (the whole-image vectors alone are too many)."""
+    (the whole-image vectors alone are too many), and for ``style_loss="gram+hist"``, whose
+    histogram loss is no sum over positions (it sorts each channel over the whole picture)."""
+    if config.style_loss == "gram+hist":
+        return None
     stride = config.min_side
     smallest = _MIN_TILE_HALOS * max(tile_halo((*config.content_layers, *config.style_layers)), 1)
     longest = max(height, width)

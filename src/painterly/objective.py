@@ -24,6 +24,7 @@ reads a file.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import operator
 from collections.abc import Callable, Mapping, Sequence
@@ -37,6 +38,7 @@ from .config import Config
 
 __all__ = [
     "DEFAULT_TERMS",
+    "HIST_LAYERS",
     "VIDEO_TERMS",
     "ContentTargets",
     "Features",
@@ -49,6 +51,7 @@ __all__ = [
     "content_targets",
     "content_term",
     "gram_target",
+    "hist_parts",
     "layer_style_targets",
     "moments_target",
     "pooled_gram_target",
@@ -73,6 +76,10 @@ Terms = dict[str, torch.Tensor]
 #: A region of the style targets: its mask (``None``: the whole image), the indices k of the
 #: style images that make its target, and their blend weights v_k.
 Region = tuple[torch.Tensor | None, list[int], list[float]]
+
+#: The layers of the histogram loss with ``style_loss="gram+hist"`` (Risser, Wilmot & Barnes
+#: 2017, §5: relu1_1 and relu4_1), where they are style layers.
+HIST_LAYERS = ("relu1_1", "relu4_1")
 
 
 @dataclass(frozen=True)
@@ -186,16 +193,23 @@ def layer_style_targets(
     content_feature: torch.Tensor,
     masks: Sequence[torch.Tensor] | None,
     blend: Sequence[float],
+    layer: str = "",
 ) -> list[losses.StyleTarget]:
     """One layer's style targets, one per region, of the kind ``config.style_loss`` names
-    (``"gram"`` or ``"w2"``); ``content_feature`` (1, N_l, H_l, W_l) gives the layer's size."""
+    (``"gram"``, ``"w2"`` or ``"gram+hist"``: Gram targets, with each channel's sorted values
+    at ``layer`` when it is one of :data:`HIST_LAYERS`); ``content_feature`` (1, N_l, H_l, W_l)
+    gives the layer's size."""
     size = (content_feature.shape[-2], content_feature.shape[-1])
     device = content_feature.device
     on_device = None if masks is None else [m.to(device) for m in masks]
     regions = style_regions(len(style_features), on_device, blend, size)
-    if config.style_loss == "gram":
-        return [gram_target(style_features, r, size, config.normalization) for r in regions]
-    return [moments_target(style_features, r) for r in regions]
+    if config.style_loss == "w2":
+        return [moments_target(style_features, r) for r in regions]
+    grams = [gram_target(style_features, r, size, config.normalization) for r in regions]
+    if config.style_loss == "gram+hist" and layer in HIST_LAYERS:
+        hist = losses.histogram_target(list(style_features), list(blend), size[0] * size[1])
+        grams = [dataclasses.replace(t, hist=hist) for t in grams]
+    return grams
 
 
 def targets(
@@ -221,7 +235,7 @@ def targets(
         p_targets = content_targets(cf, net.content_layers)
         sfs = [net.features(s) for s in styles] if net.style_weights else []
         a_targets: StyleTargets = {
-            n: layer_style_targets(config, [f[n] for f in sfs], cf[n], masks, weights)
+            n: layer_style_targets(config, [f[n] for f in sfs], cf[n], masks, weights, n)
             for n in net.style_weights
         }
         return p_targets, a_targets
@@ -253,7 +267,8 @@ def content_term(objective: Objective, x: torch.Tensor, feats: dict[str, torch.T
 
 def style_term(objective: Objective, x: torch.Tensor, feats: dict[str, torch.Tensor]) -> Terms:
     """β L_style = β Σ_l w_l E_l (eq. 5), each E_l summed over its regions
-    (:func:`losses.style_target_loss`: Gram eq. 4, or W2); parts ``"style/<layer>"``."""
+    (:func:`losses.style_target_loss`: Gram eq. 4, or W2); parts ``"style/<layer>"``, and
+    with ``gram+hist`` the histogram parts ``"hist/<layer>"`` (:func:`hist_parts`)."""
     cfg = objective.config
     parts: Terms = {}
     for name, weight in objective.net.style_weights.items():
@@ -262,14 +277,34 @@ def style_term(objective: Objective, x: torch.Tensor, feats: dict[str, torch.Ten
             for t in objective.style_targets[name]
         ]
         parts[f"style/{name}"] = sum(e_l[1:], e_l[0]) * weight * cfg.style_weight
-    return _summed("style", parts, x.device)
+    return _summed("style", {**parts, **hist_parts(objective, feats)}, x.device)
+
+
+def hist_parts(objective: Objective, feats: dict[str, torch.Tensor]) -> Terms:
+    """With ``style_loss="gram+hist"``: β · hist_weight · L_hist at each histogram layer
+    (:func:`losses.histogram_loss`, Risser et al. 2017, eq. 5), averaged over those layers,
+    under ``"hist/<layer>"``; part of the style term. Empty otherwise."""
+    cfg = objective.config
+    layers = [
+        n for n in objective.net.style_weights if objective.style_targets[n][0].hist is not None
+    ]
+    parts: Terms = {}
+    for name in layers:
+        hist = objective.style_targets[name][0].hist
+        assert hist is not None
+        weight = cfg.style_weight * cfg.hist_weight / len(layers)
+        parts[f"hist/{name}"] = losses.histogram_loss(feats[name], hist) * weight
+    return parts
 
 
 def tv_term(objective: Objective, x: torch.Tensor, feats: dict[str, torch.Tensor]) -> Terms:
-    """γ L_TV of the image itself (:func:`losses.total_variation`); 0 when ``tv_weight`` is 0."""
+    """γ L_TV of the image itself (:func:`losses.total_variation`); 0 when ``tv_weight`` is 0.
+    With ``tv_per_pixel`` the squared neighbour differences are averaged (the ``blog`` form)
+    whatever the normalisation, so that one γ serves every size."""
     cfg = objective.config
     if cfg.tv_weight > 0:
-        return {"tv": losses.total_variation(x, cfg.normalization) * cfg.tv_weight}
+        form = "blog" if cfg.tv_per_pixel else cfg.normalization
+        return {"tv": losses.total_variation(x, form) * cfg.tv_weight}
     return {"tv": torch.zeros((), device=x.device)}
 
 

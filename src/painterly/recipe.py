@@ -18,6 +18,7 @@ import datetime
 import hashlib
 import importlib.metadata
 import json
+import math
 import os
 import platform
 from pathlib import Path
@@ -229,6 +230,29 @@ def recipe_config(recipe: dict[str, Any]) -> Config:
     from .config import ConfigError
 
     try:
-        return Config.from_dict(recipe["config"])
+        return Config.from_dict(before_issue_12(recipe["config"]))
     except (KeyError, TypeError, ConfigError) as exc:
         raise RecipeError(f"the recipe's options do not work here: {exc}") from None
+
+
+#: Options added with the recipe of issue 12, and the values that made the pictures before.
+_ADDED_IN_ISSUE_12 = {"init_colors": "content", "tv_per_pixel": False, "hist_weight": 1.0}
+
+
+def before_issue_12(options: dict[str, Any]) -> dict[str, Any]:
+    """A recipe's options as they were meant when it was written: one made before issue 12's
+    default (it lacks ``init_colors``) gets the values then in force for the new options, and
+    its automatic ladder (``scales`` ``None``) spelled out as it was then: one scale up to
+    1024 px; above, scales from 128–256 px with the steps halving, at least 20. Newer options
+    are returned unchanged."""
+    if not isinstance(options, dict) or "init_colors" in options:
+        return options
+    old = {**_ADDED_IN_ISSUE_12, **options}
+    if old.get("scales", 0) is None and isinstance(old.get("size"), int):
+        size, steps = old["size"], old.get("iterations", 150)
+        count = 1 if size <= 1024 else 1 + math.ceil(math.log2(size / 256))
+        floor = min(steps, 20)
+        old["scales"] = count
+        if old.get("scale_iterations") is None:
+            old["scale_iterations"] = [max(round(steps / 2**i), floor) for i in range(count)]
+    return old
