@@ -464,3 +464,19 @@ def test_a_huge_header_is_refused_with_its_real_size(tmp_path: Path) -> None:
     assert str(info.value).startswith(
         "huge.png is too large: 900 megapixels is over the limit of 40"
     )
+
+
+def test_the_pages_defaults_are_the_command_lines() -> None:
+    """The page's style strength and steps start where `painterly stylize` does (the default
+    recipe changed under issue 12; the page had kept β = 1e3 and 150 steps)."""
+    from painterly.config import Config
+    from painterly.web.jobs import JobOptions
+
+    config = JobOptions.parse({}).config()
+    default = Config()
+    assert config.style_weight == pytest.approx(default.style_weight)
+    assert config.content_weight == default.content_weight
+    assert (
+        config.iterations == default.iterations
+        and config.ladder == default.replace(size=config.size).ladder
+    )

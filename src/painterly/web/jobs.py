@@ -255,13 +255,19 @@ def find_examples() -> tuple[dict[str, Path], dict[str, str]]:
     return found, {key: credits.get(path.stem, "") for key, path in found.items()}
 
 
+#: The command line's default: the page starts where ``painterly stylize`` does.
+_DEFAULT = Config()
+
+
 @dataclass
 class JobOptions:
-    """The few controls the page offers; everything else is the default preset."""
+    """The few controls the page offers; everything else is the default preset. The style
+    strength and the steps start at the command line's defaults."""
 
     size: int = 384
-    strength: float = 3.0  # log10(β/α): β = 10**strength with α = 1
-    iterations: int = 150
+    # log10(β/α): β = 10**strength with α = 1
+    strength: float = round(math.log10(_DEFAULT.style_weight / _DEFAULT.content_weight), 3)
+    iterations: int = _DEFAULT.iterations
     preserve_colors: str | None = None
 
     @classmethod
