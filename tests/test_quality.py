@@ -451,3 +451,24 @@ def test_gram_hist_adds_histogram_parts_to_the_style_term() -> None:
     assert all(np.isfinite(e.loss) for e in events) and events[-1].loss < events[0].loss
     with pytest.raises(ConfigError, match="gram\\+hist"):
         Config(style_loss="gram+hist", style_masks=("a.png",))
+
+
+def test_a_flat_paintings_colours_keep_the_photos_structure(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The photo start in a flat painting's colours (covariance 0): the photo's structure stays
+    at the floor's spread (std ≈ COLOR_STD_FLOOR per channel) instead of one flat colour; a
+    painting with its own spread is matched as it was without the floor."""
+    from painterly import color
+
+    photo = load_image(CONTENT)
+    flat = torch.full((1, 3, 8, 8), 0.5)
+    moved = color.match_color_moments(photo, *color.blended_color_moments([flat], [1.0]))
+    assert moved.std(dim=(0, 2, 3)).sub(color.COLOR_STD_FLOOR).abs().max() < 0.005
+    corr = torch.corrcoef(torch.stack([moved.mean(1).flatten(), photo.mean(1).flatten()]))
+    assert corr[0, 1] > 0.9
+    moments = color.blended_color_moments([load_image(STYLE)], [1.0])
+    assert torch.linalg.eigvalsh(moments[1]).min() > color.COLOR_STD_FLOOR**2
+    floored = color.match_color_moments(photo, *moments)
+    monkeypatch.setattr(color, "COLOR_STD_FLOOR", 0.0)
+    torch.testing.assert_close(floored, color.match_color_moments(photo, *moments))

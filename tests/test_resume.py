@@ -70,7 +70,8 @@ def test_resumed_run_ends_bit_for_bit_like_an_uninterrupted_one(
 
 def test_resume_keeps_the_patience_rule_where_it_was() -> None:
     # A style weight of 0 from the content image: nothing to gain, the rule stops the run.
-    cfg = Config(**{**BASE, "init": "content", "style_weight": 0.0, "patience": 3}, iterations=50)
+    options = {"init": "content", "init_colors": "content", "style_weight": 0.0, "patience": 3}
+    cfg = Config(**{**BASE, **options}, iterations=50)
     whole = StyleTransfer(cfg).run(CONTENT, STYLE)
     assert whole.stop_reason == "converged" and whole.steps < 50
     for stop in range(1, whole.steps + 1):

@@ -102,11 +102,13 @@ def test_best_image_is_a_copy_not_a_reference() -> None:
 
 
 def test_patience_stops_a_run_that_makes_no_progress() -> None:
-    # Content only, starting at the content: the loss is 0 and cannot improve.
+    # Content only, starting at the content (in its own colours): the loss is 0 and cannot
+    # improve.
     cfg = Config(
         iterations=50,
         style_layers=(),
         patience=3,
+        init_colors="content",
         **{k: v for k, v in FAST.items() if k != "patience"},
     )
     result = StyleTransfer(cfg).run(CONTENT, STYLE)
@@ -131,7 +133,9 @@ def test_callback_can_stop_and_ctrl_c_keeps_the_best_image() -> None:
 
 
 def test_bf16_reaches_the_fp32_loss() -> None:
-    base = Config(iterations=12, **{**FAST, "size": 64})
+    # β 1e3 from the photo's own colours: 12 steps at 64 px there differ by noise alone
+    # (from the new default's start bf16 ends 16 % off fp32 at 12 steps; both still falling).
+    base = Config(iterations=12, style_weight=1e3, init_colors="content", **{**FAST, "size": 64})
     fp32 = StyleTransfer(base)
     r32 = fp32.run(CONTENT, STYLE)
     r16 = StyleTransfer(base.replace(precision="bf16")).run(CONTENT, STYLE)
@@ -197,7 +201,8 @@ def test_paper_style_target_does_not_depend_on_the_style_images_size(content_sma
     # A style image made of the content tiled 2 x 2 has the content's statistics at 4x the
     # positions: its (rescaled) target must match the content's own Gram matrices.
     tiled = torch.cat([torch.cat([content_small] * 2, dim=3)] * 2, dim=2)
-    runner = StyleTransfer(Config(size=96, precision="fp32", seed=0))
+    # Without the edge margin: its crop leaves relu5_1 only 4 x 2 positions at 96 px.
+    runner = StyleTransfer(Config(size=96, precision="fp32", seed=0, edge_margin=0))
     _, own = runner.targets(content_small, content_small)
     _, from_tiled = runner.targets(content_small, tiled)
     for name in own:

@@ -121,7 +121,10 @@ def test_runner_switches_layers_from_conv3_1() -> None:
 def test_winograd_run_reaches_the_direct_loss() -> None:
     """The same bf16 run with each convolution, both final images judged by the float32 loss
     with direct convolution: Winograd's extra rounding does not cost the optimisation."""
-    base = Config(size=64, iterations=12, precision="bf16", patience=None, seed=0)
+    base = Config(
+        size=64, iterations=12, precision="bf16", patience=None, seed=0, style_weight=1e3,
+        init_colors="content",
+    )  # fmt: skip
     judge = StyleTransfer(base.replace(precision="fp32", convolution="direct"))
     content, style = judge.prepare(CONTENT, STYLE)
     p, a = judge.targets(content, style)

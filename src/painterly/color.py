@@ -48,6 +48,13 @@ _CR_SCALE = 2 * (1 - _KR)  # 1.402
 #: Regulariser added to the style's colour covariance (in [0, 1]² units; pixel std 0.003).
 COVARIANCE_EPS = 1e-5
 
+#: The least colour spread (std, in [0, 1] units) :func:`match_color_moments` gives a picture:
+#: a flat or grey painting has a singular colour covariance, which would flatten the photo into
+#: one colour (a flat black painting: a black start, and nothing for the content loss to pull
+#: back). 0.02 ≈ 5/255 keeps the photo's structure faintly; a painting's spread is larger in every
+#: direction (The Starry Night's least: 0.03).
+COLOR_STD_FLOOR = 0.02
+
 
 def rgb_to_ycbcr(image: torch.Tensor) -> torch.Tensor:
     """RGB → full-range BT.601 YCbCr. (B, 3, H, W) in [0, 1] → (B, 3, H, W), Y, Cb, Cr in [0, 1]."""
@@ -161,10 +168,14 @@ def match_color_moments(
 ) -> torch.Tensor:
     """``image`` with colour mean ``mean`` (3, 1) and covariance ``cov`` (3, 3): x' = A (x − μ_x)
     + μ with A = Σ^½ (Σ_x + ε I)^−½, as :func:`match_color_statistics` (Gatys et al. 2017,
-    §5.2) but towards given moments. (1, 3, H, W) in [0, 1] → the same shape, clamped."""
+    §5.2) but towards given moments, the target covariance's eigenvalues floored at
+    :data:`COLOR_STD_FLOOR`² (a painting's own spread, ~0.2², is left as it is).
+    (1, 3, H, W) in [0, 1] → the same shape, clamped."""
+    evals, evecs = torch.linalg.eigh(cov.double())
+    cov = evecs @ torch.diag(evals.clamp_min(COLOR_STD_FLOOR**2)) @ evecs.T
     x = image[0].reshape(3, -1).double()
     mu_x = x.mean(1, keepdim=True)
     cov_x = torch.cov(x, correction=0) + eps * torch.eye(3, dtype=torch.float64, device=x.device)
-    a = _sym_power(cov.double(), 0.5) @ _sym_power(cov_x, -0.5)
+    a = _sym_power(cov, 0.5) @ _sym_power(cov_x, -0.5)
     out = a @ (x - mu_x) + mean.double()
     return out.reshape(image.shape).float().clamp(0.0, 1.0)
