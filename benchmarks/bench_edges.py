@@ -12,6 +12,8 @@ and the seconds per step, with each margin's ratio to margin 0 measured in the s
 
     python benchmarks/bench_edges.py                 # 128 and 256 px, 3 pairs (~12 minutes)
     python benchmarks/bench_edges.py --sizes 128 --steps 60 --pairs 1
+    python benchmarks/bench_edges.py --sizes 512 --steps 100 --margins 0,4 --pairs 2 \
+        --figure docs/edges.png      # the README's figure (~5 minutes)
 """
 
 from __future__ import annotations
@@ -70,22 +72,47 @@ def brightness_gap(stats: dict[str, float], photo: dict[str, float]) -> float:
     return statistics.mean(abs(stats[f"{s}_brightness"] - photo[f"{s}_brightness"]) for s in SIDES)
 
 
+def edge_strips(image: torch.Tensor, rows: int = 24) -> torch.Tensor:
+    """The top and bottom ``rows`` lines of a (1, 3, H, W) picture, one above the other with
+    a white gap: the place where the line along the edge shows."""
+    x = image[0].clamp(0, 1)
+    gap = torch.ones(3, 4, x.shape[-1])
+    return torch.cat([x[:, :rows], gap, x[:, -rows:]], dim=1)
+
+
+def save_strips(strips: list[torch.Tensor], path: Path, zoom: int = 2) -> None:
+    """Every run's strips (in the order run: per pair, each margin) one under the other, at
+    ``zoom``× without smoothing, as a PNG."""
+    from painterly.images import save_image
+
+    width = max(s.shape[-1] for s in strips)
+    pad = torch.nn.functional.pad
+    padded = [pad(s, (0, width - s.shape[-1], 0, 10), value=1.0) for s in strips]
+    sheet = torch.cat(padded, dim=1)[None]
+    save_image(torch.nn.functional.interpolate(sheet, scale_factor=zoom, mode="nearest"), path)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="128,256")
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--margins", default="0,4,16")
     parser.add_argument("--pairs", type=int, default=len(PAIRS))
+    parser.add_argument("--first-pair", type=int, default=0, help="skip the pairs before it")
     parser.add_argument("--save", type=Path, help="folder for the images (.pt)")
+    parser.add_argument(
+        "--figure", type=Path, help="write the top and bottom strips of every run here (PNG)"
+    )
     args = parser.parse_args()
     from painterly.images import edge_statistics, load_image, resize_longest
 
     print(f"bench_edges {datetime.date.today()} on {machine()}; python {platform.python_version()}")
     margins = [int(m) for m in args.margins.split(",")]
+    strips: list[torch.Tensor] = []
     summary: dict[int, list[float]] = {m: [] for m in margins}
     times: dict[int, list[float]] = {m: [] for m in margins}
     for size in (int(s) for s in args.sizes.split(",")):
-        for content, style in PAIRS[: args.pairs]:
+        for content, style in PAIRS[args.first_pair : args.first_pair + args.pairs]:
             photo = resize_longest(
                 load_image(ROOT / "examples" / "content" / f"{content}.jpg"), size
             )
@@ -102,9 +129,12 @@ def main() -> None:
                     line(f"margin {margin}", stats)
                     + f"   gap {gap:.3f}  {per_step * 1e3:.0f} ms/step"
                 )
+                strips.append(edge_strips(image))
                 if args.save:
                     args.save.mkdir(parents=True, exist_ok=True)
                     torch.save(image, args.save / f"{size}_{content}_{style}_m{margin}.pt")
+    if args.figure:
+        save_strips(strips, args.figure)
     print("summary (median over runs): edge brightness gap to the photo's, step time vs margin 0")
     for margin in margins:
         pairs = zip(times[margin], times[margins[0]], strict=True)
