@@ -34,12 +34,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import anyio
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -119,17 +120,46 @@ def _static_text(name: str) -> bytes:
     return resources.files("painterly.web").joinpath("static").joinpath(name).read_bytes()
 
 
-async def _read_limited(request: Request, limit: int, sink: Callable[[bytes], object]) -> None:
-    """Pass the body to ``sink`` chunk by chunk; refuse it (413) past ``limit`` bytes."""
+async def _read_limited(
+    request: Request, limit: int, sink: Callable[[bytes], object], limits: Limits
+) -> None:
+    """Pass the body to ``sink`` chunk by chunk. Refused: past ``limit`` bytes (413); a body
+    whose next piece takes over ``limits.body_idle_s`` seconds to come, or that is not whole
+    within ``limits.body_total_s`` seconds (408: a client that trickles must not hold a
+    connection and a temporary file for ever); a client gone half-way (400, quietly)."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise UserError(_too_big(int(declared), limit), 413)
     total = 0
-    async for chunk in request.stream():
+    deadline = anyio.current_time() + limits.body_total_s
+    chunks = request.stream().__aiter__()
+    while True:
+        wait = min(limits.body_idle_s, deadline - anyio.current_time())
+        try:
+            with anyio.fail_after(max(wait, 0.0)):
+                chunk = await chunks.__anext__()
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise UserError(_too_slow(total, wait < limits.body_idle_s, limits), 408) from None
+        except ClientDisconnect:
+            raise UserError("The upload was cut off before it was complete.") from None
         total += len(chunk)
         if total > limit:  # no length was declared: say "over" the limit
             raise UserError(_too_big(limit + 1, limit).replace("(", "(over "), 413)
         sink(chunk)
+
+
+def _too_slow(received: int, whole: bool, limits: Limits) -> str:
+    if whole:
+        return (
+            f"The upload is too slow: {_bytes(received)} arrived in {limits.body_total_s:g} s, "
+            "the longest one upload may take. Try a smaller picture."
+        )
+    return (
+        f"The upload stopped: nothing more arrived for {limits.body_idle_s:g} s (the limit) "
+        f"after {_bytes(received)}. Try again."
+    )
 
 
 def _too_big(size: int, limit: int) -> str:
@@ -153,11 +183,11 @@ def _describe(image: StoredImage) -> dict[str, Any]:
     }
 
 
-async def _read_json_object(request: Request) -> dict[str, Any]:
+async def _read_json_object(request: Request, limits: Limits) -> dict[str, Any]:
     """The request body as a JSON object (at most :data:`_JSON_LIMIT` bytes, else 413);
     anything else is refused (400) in words."""
     body = bytearray()
-    await _read_limited(request, _JSON_LIMIT, body.extend)
+    await _read_limited(request, _JSON_LIMIT, body.extend, limits)
     try:
         data = json.loads(body)
     except ValueError:
@@ -165,13 +195,6 @@ async def _read_json_object(request: Request) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise UserError("The request was not understood (expected a JSON object).")
     return data
-
-
-def _draw_losses(records: list[dict[str, Any]]) -> bytes:
-    """The loss curves as PNG bytes; raises ImportError without matplotlib."""
-    from ..plot import loss_figure_bytes
-
-    return loss_figure_bytes(records, "losses per step")
 
 
 class _PageRoutes:
@@ -237,6 +260,7 @@ class _ImageRoutes:
         self.store = store
         self.limits = limits
         self.tmpdir = tmpdir
+        self.arriving = 0  # uploads being read now (one event loop: a plain counter)
 
     def routes(self) -> list[Route]:
         return [
@@ -246,15 +270,24 @@ class _ImageRoutes:
 
     async def upload(self, request: Request) -> Response:
         name = display_name(request.query_params.get("name"))
+        most = self.limits.uploads_at_once
+        if self.arriving >= most:
+            raise UserError(
+                f"Too many uploads at once: {self.arriving + 1} with this one, the limit is "
+                f"{most}; try again in a moment.",
+                503,
+            )
+        self.arriving += 1
         fd, raw = tempfile.mkstemp(prefix="upload-", suffix=".bin", dir=self.tmpdir)
         path = Path(raw)
         try:
             with os.fdopen(fd, "wb") as f:
-                await _read_limited(request, self.limits.upload_bytes, f.write)
+                await _read_limited(request, self.limits.upload_bytes, f.write, self.limits)
             if path.stat().st_size == 0:
                 raise UserError(f"{name} is empty.")
             image = await run_in_threadpool(self.store.add_upload, path, name)
         finally:
+            self.arriving -= 1
             path.unlink(missing_ok=True)
         return JSONResponse(_describe(image), status_code=201)
 
@@ -294,7 +327,7 @@ class _JobRoutes:
         return job
 
     async def submit(self, request: Request) -> Response:
-        data = await _read_json_object(request)
+        data = await _read_json_object(request, self.limits)
         options = JobOptions.parse(data, self.limits)
         images = []
         for key, label in (("content", "photo"), ("style", "painting")):
@@ -335,15 +368,14 @@ class _JobRoutes:
 
     async def losses(self, request: Request) -> Response:
         job = self.find_job(request)
-        records = self.jobs.losses(job)
-        if not records:
-            raise UserError("No steps yet.", 404)
-        try:
-            data = await run_in_threadpool(_draw_losses, records)
+        try:  # a recent drawing is shared by every page (drawing takes a good part of a second)
+            data = self.jobs.fresh_plot(job) or await run_in_threadpool(self.jobs.draw_plot, job)
         except ImportError:
             raise UserError(
                 "Loss curves need matplotlib: pip install 'painterly[web]'.", 404
             ) from None
+        if data is None:
+            raise UserError("No steps yet.", 404)
         return Response(data, media_type="image/png", headers={"Cache-Control": "no-store"})
 
     async def stop(self, request: Request) -> Response:
@@ -357,7 +389,10 @@ class _JobRoutes:
 
 async def _user_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, UserError)
-    return _error(str(exc), exc.status)
+    response = _error(str(exc), exc.status)
+    if exc.status in (408, 413):  # the body may be unread: end the connection with it
+        response.headers["Connection"] = "close"
+    return response
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
