@@ -163,7 +163,7 @@ def decode_upload(path: Path, name: str, limits: Limits = LIMITS) -> torch.Tenso
     Raises:
         UserError: not an image Pillow can decode, or over the pixel limit.
     """
-    limit = f"the limit of {limits.upload_pixels / 1e6:.0f} megapixels. Use a smaller picture."
+    limit = f"the limit of {limits.upload_pixels / 1e6:.3g} megapixels. Use a smaller picture."
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -176,7 +176,10 @@ def decode_upload(path: Path, name: str, limits: Limits = LIMITS) -> torch.Tenso
     except Exception:  # load_image below says in words what is wrong
         width = height = 0
     if width * height > limits.upload_pixels:
-        raise UserError(f"{name} is too large: {width}×{height} px is over {limit}", 413)
+        pixels_mp = f"{width * height / 1e6:.3g} megapixels"
+        raise UserError(
+            f"{name} is too large: {width}×{height} px ({pixels_mp}) is over {limit}", 413
+        )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # an animated file: its first frame is used
