@@ -109,6 +109,60 @@ def _step(port: int, job_id: str) -> int:
     return int(json.loads(_request(port, "GET", f"/api/jobs/{job_id}")[1])["step"])
 
 
+class _SlowClients:
+    """An upload that trickles in a byte every 0.1 s, one that stops after 4 bytes, and a
+    client that asks for 5 MB of responses and reads none of them."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.trickler, self.stalled = _trickle(port, 100_000), _trickle(port, 100_000)
+        self.stalled.sendall(b"\x89PNG")
+        self.trickling = threading.Event()
+        self.feeder = threading.Thread(target=self._trickle, daemon=True)
+        self.feeder.start()
+        self.deaf = socket.socket()
+        self.deaf.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.deaf.connect(("127.0.0.1", port))
+        request = f"GET /static/app.js HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n"
+        self.deaf.sendall(request.encode() * 400)
+
+    def _trickle(self) -> None:
+        while not self.trickling.wait(0.1):
+            self.trickler.sendall(b"x")
+
+    def check_cut_off(self) -> None:
+        """The trickling upload is still being received (no answer yet), until it stops: then
+        both uploads get 408 and their connections end; the deaf client is dropped."""
+        self.trickler.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            self.trickler.recv(1)
+        self.trickling.set()
+        self.feeder.join()
+        self.trickler.setblocking(True)
+        for sock in (self.trickler, self.stalled):
+            reply = _response(sock)
+            assert reply.startswith(b"HTTP/1.1 408"), reply[:200]
+            assert b"nothing more arrived for 1 s (the limit)" in reply
+        deadline = time.monotonic() + 60  # the kernel gives up on the client that reads nothing
+        while _connected(self.port, self.deaf.getsockname()[1]):
+            assert time.monotonic() < deadline, "the client that never reads is still served"
+            time.sleep(0.1)
+        with pytest.raises(ConnectionResetError):  # it finds out when it reads at last
+            while self.deaf.recv(65536):
+                pass
+
+    def close(self) -> None:
+        for sock in (self.trickler, self.stalled, self.deaf):
+            sock.close()
+
+
+def _wait_for_step(port: int, job_id: str, above: int) -> None:
+    deadline = time.monotonic() + 60
+    while _step(port, job_id) <= above:
+        assert time.monotonic() < deadline, f"the job did not go past step {above}"
+        time.sleep(0.05)
+
+
 def test_slow_clients_hold_up_neither_other_clients_nor_the_job() -> None:
     import json
 
@@ -117,64 +171,18 @@ def test_slow_clients_hold_up_neither_other_clients_nor_the_job() -> None:
         status, body = _request(port, "POST", "/api/jobs", json.dumps({**JOB, "iterations": 1000}))
         assert status == 201, body
         job_id = json.loads(body)["id"]
-        deadline = time.monotonic() + 60
-        while _step(port, job_id) < 1:
-            assert time.monotonic() < deadline, "the job did not start"
-            time.sleep(0.05)
+        _wait_for_step(port, job_id, 0)
         start_fds = _fds()
-
-        # An upload that trickles in a byte at a time, and one that stops half-way.
-        trickler, stalled = _trickle(port, 100_000), _trickle(port, 100_000)
-        stalled.sendall(b"\x89PNG")
-        trickling = threading.Event()
-
-        def trickle() -> None:
-            while not trickling.wait(0.1):
-                trickler.sendall(b"x")
-
-        feeder = threading.Thread(target=trickle, daemon=True)
-        feeder.start()
-        # A client that asks for 5 MB of responses and reads none of them.
-        deaf = socket.socket()
-        deaf.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        deaf.connect(("127.0.0.1", port))
-        deaf.sendall(
-            f"GET /static/app.js HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode() * 400
-        )
-
+        slow = _SlowClients(port)
         # Meanwhile 30 pages poll, and all of them are answered while the job goes on.
         step_before = _step(port, job_id)
         with ThreadPoolExecutor(30) as pool:
-            answers = [
-                s for got in pool.map(lambda _: _poll(port, job_id, 5), range(30)) for s in got
-            ]
-        assert answers == [200] * len(answers)
-        deadline = time.monotonic() + 60
-        while _step(port, job_id) <= step_before:
-            assert time.monotonic() < deadline, "the job stood still"
-            time.sleep(0.05)
-
-        # The trickling upload is still being received: no answer yet.
-        trickler.setblocking(False)
-        with pytest.raises(BlockingIOError):
-            trickler.recv(1)
-        trickling.set()
-        feeder.join()
-        trickler.setblocking(True)
-        for sock in (trickler, stalled):  # ... until it stops: 408, and the connection ends
-            reply = _response(sock)
-            assert reply.startswith(b"HTTP/1.1 408"), reply[:200]
-            assert b"nothing more arrived for 1 s (the limit)" in reply
-        # The server dropped the client that does not read (the kernel gave up on it).
-        deadline = time.monotonic() + 60
-        while _connected(port, deaf.getsockname()[1]):
-            assert time.monotonic() < deadline, "the client that never reads is still served"
-            time.sleep(0.1)
-        with pytest.raises(ConnectionResetError):  # it finds out when it reads at last
-            while deaf.recv(65536):
-                pass
-        for sock in (trickler, stalled, deaf):
-            sock.close()
+            polls = pool.map(lambda _: _poll(port, job_id, 5), range(30))
+            answers = [code for codes in polls for code in codes]
+        assert answers == [200] * 30 * 5 * 3
+        _wait_for_step(port, job_id, step_before)
+        slow.check_cut_off()
+        slow.close()
         assert _request(port, "POST", f"/api/jobs/{job_id}/stop")[0] == 200
         deadline = time.monotonic() + 30
         while _fds() > start_fds:  # every connection's descriptor is given back
