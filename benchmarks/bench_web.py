@@ -181,8 +181,9 @@ def slow_clients(port: int) -> tuple[socket.socket, socket.socket]:
     return stalled, deaf
 
 
-def window(server: Server, seconds: float, pages: int) -> dict[str, Any]:
-    """Paint one job; after its 10th step, measure ``seconds`` with ``pages`` pages (0: none)."""
+def window(server: Server, seconds: float, pages: int, uploads: bool, slow: bool) -> dict[str, Any]:
+    """Paint one job; after its 10th step, measure ``seconds`` with ``pages`` pages polling,
+    the upload bursts and the slow clients, as asked."""
     _, job = server.post("/api/jobs", json.dumps({**JOB, "iterations": 1000}).encode())
     while server.get(f"/api/jobs/{job['id']}")["step"] < 10:
         time.sleep(0.2)
@@ -192,8 +193,9 @@ def window(server: Server, seconds: float, pages: int) -> dict[str, Any]:
     clients: list[threading.Thread] = [
         Page(server.port, job["id"], done, tally) for _ in range(pages)
     ]
-    if pages:
+    if uploads:
         clients.append(threading.Thread(target=bursts, args=(server, done, tally), daemon=True))
+    if slow:
         stalled, deaf = slow_clients(server.port)
     for c in clients:
         c.start()
@@ -205,7 +207,7 @@ def window(server: Server, seconds: float, pages: int) -> dict[str, Any]:
     done.set()
     for c in clients:
         c.join()
-    if pages:
+    if slow:
         stalled.settimeout(30)
         figures["stalled"] = stalled.recv(200).split(b"\r\n", 1)[0].decode()
         figures["deaf_dropped"] = _dropped(deaf)
@@ -219,6 +221,21 @@ def window(server: Server, seconds: float, pages: int) -> dict[str, Any]:
     figures["step_s"] = (after["elapsed"] - before["elapsed"]) / (after["step"] - before["step"])
     figures["steps"] = after["step"] - before["step"]
     return figures
+
+
+def warm_up(server: Server) -> None:
+    """Fill the app's memory as a long-running app's is: 16 uploads kept (the most it keeps),
+    a job's loss curves drawn once; a later window's growth is then growth, not filling."""
+    data = UPLOAD.read_bytes()
+    for _ in range(16):
+        server.post("/api/images?name=warm.jpg", data, "image/jpeg")
+    _, job = server.post("/api/jobs", json.dumps({**JOB, "iterations": 3}).encode())
+    while server.get(f"/api/jobs/{job['id']}")["state"] in ("queued", "running"):
+        time.sleep(0.2)
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    conn.request("GET", f"/api/jobs/{job['id']}/losses.png")
+    conn.getresponse().read()
+    conn.close()
 
 
 def _dropped(deaf: socket.socket) -> bool:
@@ -241,14 +258,16 @@ def report(name: str, f: dict[str, Any], base: float | None) -> None:
         f"{f['rss1']:.0f} MB after; open files {f['fds0']} → {f['fds1']}"
     )
     tally = f["tally"]
+    if tally.codes:
+        print(f"  responses by status (0: no response): {dict(sorted(tally.codes.items()))}")
     if tally.latency:
         lat = sorted(tally.latency)
         p99 = lat[int(0.99 * (len(lat) - 1))]
-        print(f"  responses by status: {dict(sorted(tally.codes.items()))}")
         print(
             f"  status polls: {len(lat)}, latency median {statistics.median(lat) * 1000:.1f} ms, "
             f"p99 {p99 * 1000:.1f} ms, max {lat[-1] * 1000:.1f} ms"
         )
+    if "stalled" in f:
         print(f"  stalled upload: {f['stalled']!r}; unread client dropped: {f['deaf_dropped']}")
 
 
@@ -256,18 +275,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pages", type=int, default=32)
     parser.add_argument("--window", type=float, default=30.0)
+    parser.add_argument("--parts", action="store_true", help="also the pages and uploads alone")
     args = parser.parse_args()
     print(f"machine: {machine()}")
     print(f"job: {JOB['size']} px, one scale; windows of {args.window:g} s after step 10")
     server = Server()
+    runs: list[tuple[str, dict[str, Any]]] = []
     try:
-        alone = window(server, args.window, 0)
-        loaded = window(server, args.window, args.pages)
-        again = window(server, args.window, 0)
+        warm_up(server)
+        alone = window(server, args.window, 0, False, False)
+        if args.parts:
+            runs.append(
+                (f"{args.pages} pages alone", window(server, args.window, args.pages, False, False))
+            )
+            runs.append(("upload bursts alone", window(server, args.window, 0, True, False)))
+        loaded = window(server, args.window, args.pages, True, True)
+        again = window(server, args.window, 0, False, False)
     finally:
         server.stop()
     base = (alone["step_s"] + again["step_s"]) / 2
     report("unloaded (before)", alone, None)
+    for name, figures in runs:
+        report(name, figures, base)
     report(f"loaded ({args.pages} pages, upload bursts, 2 slow clients)", loaded, base)
     report("unloaded (after)", again, None)
     print(f"loaded / unloaded step time: {loaded['step_s'] / base:.3f}")

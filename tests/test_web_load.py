@@ -61,12 +61,17 @@ def _request(port: int, method: str, path: str, body: Any = None) -> tuple[int, 
 
 
 def _poll(port: int, job_id: str, rounds: int) -> list[int]:
-    """A page's polling on one kept-alive connection: status, queue, live image."""
+    """A page's polling on one kept-alive connection: status, queue, live image, losses."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     statuses = []
     try:
         for _ in range(rounds):
-            for path in (f"/api/jobs/{job_id}", "/api/queue", f"/api/jobs/{job_id}/frame"):
+            for path in (
+                f"/api/jobs/{job_id}",
+                "/api/queue",
+                f"/api/jobs/{job_id}/frame",
+                f"/api/jobs/{job_id}/losses.png",
+            ):
                 conn.request("GET", path)
                 response = conn.getresponse()
                 response.read()
@@ -172,6 +177,7 @@ def test_slow_clients_hold_up_neither_other_clients_nor_the_job() -> None:
         assert status == 201, body
         job_id = json.loads(body)["id"]
         _wait_for_step(port, job_id, 0)
+        assert _request(port, "GET", f"/api/jobs/{job_id}/losses.png")[0] == 200  # fonts open
         start_fds = _fds()
         slow = _SlowClients(port)
         # Meanwhile 30 pages poll, and all of them are answered while the job goes on.
@@ -179,7 +185,7 @@ def test_slow_clients_hold_up_neither_other_clients_nor_the_job() -> None:
         with ThreadPoolExecutor(30) as pool:
             polls = pool.map(lambda _: _poll(port, job_id, 5), range(30))
             answers = [code for codes in polls for code in codes]
-        assert answers == [200] * 30 * 5 * 3
+        assert answers == [200] * 30 * 5 * 4
         _wait_for_step(port, job_id, step_before)
         slow.check_cut_off()
         slow.close()

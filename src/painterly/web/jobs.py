@@ -107,9 +107,9 @@ class Limits:
     # its response for stall_s seconds is disconnected (painterly.web.bind: TCP_USER_TIMEOUT).
     body_idle_s: float = 15.0
     body_total_s: float = 120.0
-    uploads_at_once: int = 8
+    uploads_at_once: int = 16
     stall_s: float = 30.0
-    plot_interval: float = 2.0  # least seconds between two drawings of a job's loss curves
+    plot_interval: float = 5.0  # least seconds between two drawings of a job's loss curves
 
 
 LIMITS = Limits()
@@ -143,7 +143,8 @@ def display_name(name: str | None) -> str:
 
 
 def _jpeg(image: torch.Tensor, longest: int = 480) -> bytes:
-    pil = to_pil(resize_longest(image, longest) if max(image.shape[-2:]) > longest else image)
+    pil = to_pil(image)
+    pil.thumbnail((longest, longest), Image.Resampling.BICUBIC)  # Pillow: one thread, not torch's
     buffer = io.BytesIO()
     pil.save(buffer, "JPEG", quality=88)
     return buffer.getvalue()
