@@ -1,8 +1,10 @@
 """The web app under load (issue 16, item 3), on loopback, against the same job unloaded.
 
-``painterly serve`` runs in its own process. A job paints (192 px, one scale, seed 0) for a
-30-second window three times: alone, under load, alone again (the two unloaded windows
-bracket the loaded one, so that a drift of the machine shows). Under load:
+``painterly serve`` runs in its own process; it is first warmed up (16 uploads kept, loss
+curves drawn once). A job paints (192 px, one scale) for a 30-second window three times:
+alone, under load, alone again (the two unloaded windows bracket the loaded one, so that a
+drift of the machine shows); ``--parts`` adds windows with the pages alone and the uploads
+alone. Under load:
 
 - N pages (default 32), each polling as the page's script does on its own kept-alive
   connection: the job's status every 0.35 s, the live image whenever its version changes, the
@@ -16,7 +18,7 @@ Printed: the CPU, the step time of each window (from the job's own clock) and th
 ratio to the unloaded mean, the requests answered by status, latencies of the status polls,
 the server's resident memory (VmRSS) and open file descriptors before and after each window.
 
-    PYTHONPATH=src python benchmarks/bench_web.py [--pages 32] [--window 30]
+    PYTHONPATH=src python benchmarks/bench_web.py [--pages 32] [--window 30] [--parts]
 """
 
 from __future__ import annotations

@@ -88,7 +88,7 @@ class Beside:
     """One thread for the work beside the painting: decoding uploads and examples, drawing
     loss curves. One thread, not a pool: at most one decode's pixels at a time, one malloc
     arena and one set of matplotlib's per-thread font files, instead of one per pool thread
-    (which kept ~35 font files open and ~0.5 GB of freed memory under load). On Linux it runs
+    (which left ~35 more font files open after a load test). On Linux it runs
     at a lower priority (nice +5), so that the painting keeps the processor it needs."""
 
     def __init__(self) -> None:
