@@ -27,6 +27,7 @@ from PIL import Image
 from .checkpoint import checkpoint_path, file_digest, load_checkpoint, save_checkpoint
 from .config import INIT_KEYWORDS, Config
 from .events import NonFiniteLossError, Result, RunState, StepEvent, TransferInterrupted
+from .files import Claim, ClaimedError, claim, lock_path
 from .images import ImageError, load_alpha, load_image, output_format, resize_to, save_image
 from .ladder import check_sizes
 from .memory import MemoryCheck, available_memory, check_memory
@@ -204,6 +205,11 @@ class Job:
         self.checkpointed_at: int | None = None
         #: Why the last checkpoint could not be written (a full disk), or ``None``.
         self.checkpoint_failure: str | None = None
+        #: Why a ``--save-every`` image could not be written (the first one), or ``None``.
+        self.step_failure: str | None = None
+        self._claim: Claim | None = None
+        #: The output's folder was gone at a write (removed during the run) and made again.
+        self.folder_remade = False
         self.described: dict[str, dict[str, Any]] = {}
         self.inputs = _input_paths(config, self.sources)
         self.digests: dict[str, str] | None = None
@@ -283,6 +289,28 @@ class Job:
             _make_folder(self.save_dir)
         if self.keep_alpha:
             self._check_alpha()
+        self.claim_output()
+
+    def claim_output(self) -> None:
+        """Claim the output path (and so its checkpoint) for this job until :meth:`run` ends
+        (:func:`painterly.files.claim`): a second run writing the same file at the same time
+        is refused. Nothing to do without an output, or when the claim is held already.
+
+        Raises:
+            JobError: another process is writing it (its pid named), or the lock file beside
+                it cannot be created.
+        """
+        if self.output is None or (self._claim is not None and self._claim.held):
+            return
+        try:
+            self._claim = claim(self.output)
+        except ClaimedError as exc:
+            raise JobError(str(exc)) from None
+        except OSError as exc:
+            raise JobError(
+                f"{self.output}: cannot create its lock file {lock_path(self.output)} "
+                f"({exc.strerror or exc})"
+            ) from None
 
     def _written(self) -> list[Path]:
         assert self.output is not None
@@ -352,8 +380,20 @@ class Job:
         Raises:
             TransferInterrupted, NonFiniteLossError: a hard stop or a non-finite loss; the
                 best image so far is written to the output first (:attr:`saved_best`).
-            ImageError: the output cannot be written.
+            ImageError: the output cannot be written (:class:`SaveError`: the picture went to
+                the rescue folder).
+            JobError: another run is writing the same output (:meth:`claim_output`).
         """
+        self.claim_output()
+        try:
+            return self._run(runner, listener)
+        finally:
+            if self._claim is not None:
+                self._claim.release()
+
+    def _run(
+        self, runner: StyleTransfer, listener: Callable[[StepEvent], object] | None
+    ) -> JobOutcome:
         runner.config = self.config  # only per-run options may differ: the network is shared
         if self.keep_alpha and self.content_path is not None:
             self._alpha = load_alpha(self.content_path)
@@ -381,7 +421,7 @@ class Job:
             if self.plot_path is not None:
                 self.losses.append(event.losses())
             if self.save_every and self.save_dir and event.step % self.save_every == 0:
-                save_image(self.finish(event.image()), self.save_dir / f"step_{event.step:05d}.png")
+                self._try_save_step(event)
             stop = self.stop.requested
             every = self.checkpoint_every
             if every is not None and (stop or (every and event.step % every == 0)):
@@ -389,6 +429,23 @@ class Job:
             return stop or (self.stop_at is not None and event.step >= self.stop_at)
 
         return on_step
+
+    def _try_save_step(self, event: StepEvent) -> None:
+        """A ``--save-every`` image; when the disk refuses it, the run goes on and the outcome
+        warns (the first failure is named)."""
+        assert self.save_dir is not None
+        path = self.save_dir / f"step_{event.step:05d}.png"
+        try:
+            save_image(self.finish(event.image()), path)
+        except ImageError as exc:
+            cause = exc.__cause__
+            if not isinstance(cause, OSError):
+                raise
+            if self.step_failure is None:
+                self.step_failure = (
+                    f"the step image {path} could not be written ({cause.strerror or cause}); "
+                    "the run went on without it"
+                )
 
     def _finish_run(self, result: Result) -> JobOutcome:
         self._name_inputs(result)
@@ -399,16 +456,27 @@ class Job:
             title = f"{self.output.name if self.output else 'picture'}: losses"
             outcome.plot = plot_losses(self.losses, self.plot_path, title)
         if self.output is not None:
+            self._note_folder()
             save_or_rescue(image, self.output, result.recipe)
         if stopped and self.checkpoint is not None and self.checkpointed_at is not None:
             outcome.checkpoint = self.checkpoint
         elif self.checkpoint is not None and self.checkpoint_every is not None:
             self.checkpoint.unlink(missing_ok=True)  # complete: nothing left to resume
         if not stopped:
-            outcome.warnings = result_warnings(result, self.config)
-        if self.checkpoint_failure:
-            outcome.warnings.append(self.checkpoint_failure)
+            outcome.warnings += result_warnings(result, self.config)
+        outcome.warnings += filter(None, [self.checkpoint_failure, self.step_failure])
+        if self.folder_remade:
+            outcome.warnings.append(
+                f"the output folder {self.output and self.output.parent} was removed during "
+                "the run; it was made again"
+            )
         return outcome
+
+    def _note_folder(self) -> None:
+        """Before a write beside the output: note when its folder is gone (the write makes it
+        again, :func:`painterly.files.atomic_write`; the outcome then says so)."""
+        if self.output is not None and not self.output.parent.is_dir():
+            self.folder_remade = True
 
     def _name_inputs(self, result: Result) -> None:
         """Put :meth:`describe_input`'s fields into the recipe's input records."""
@@ -427,6 +495,7 @@ class Job:
     def _try_checkpoint(self, state: RunState) -> None:
         """:meth:`save_checkpoint`; when the disk refuses it, the run goes on (the last
         checkpoint written stays as it was) and the outcome warns."""
+        self._note_folder()
         try:
             self.save_checkpoint(state)
         except OSError as exc:

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable
 
 from .app import create_app
+from .jobs import LIMITS
 
 __all__ = ["LOOPBACK_NAMES", "bind", "create_app", "is_loopback", "serve"]
 
@@ -29,8 +30,13 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def bind(host: str, port: int) -> socket.socket:
+def bind(host: str, port: int, stall_s: float = LIMITS.stall_s) -> socket.socket:
     """A listening TCP socket on ``host``:``port`` (port 0: a free one).
+
+    Every connection it accepts is dropped by the kernel when what the server sent stays
+    unread (unacknowledged, or the client's window shut) for ``stall_s`` seconds
+    (``TCP_USER_TIMEOUT``, Linux; elsewhere there is no such limit): a client that never
+    reads its response then holds neither a connection nor a file descriptor for long.
 
     Raises:
         OSError: the address cannot be used (in use, not this machine's, unknown name).
@@ -41,6 +47,9 @@ def bind(host: str, port: int) -> socket.socket:
     sock = socket.socket(family, kind, proto)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        user_timeout = getattr(socket, "TCP_USER_TIMEOUT", None)
+        if user_timeout is not None:  # inherited by the accepted connections
+            sock.setsockopt(socket.IPPROTO_TCP, user_timeout, round(stall_s * 1000))
         sock.bind(address)
         sock.listen(64)
     except OSError:

@@ -101,6 +101,15 @@ class Limits:
     waiting_max: int = 8  # jobs waiting behind the running one
     uploads_kept: int = 16  # decoded uploads kept in memory (oldest dropped first)
     jobs_kept: int = 16  # finished jobs kept for download (oldest dropped first)
+    # Slow clients: a request body must keep coming (a piece at least every body_idle_s
+    # seconds) and be complete within body_total_s; at most uploads_at_once arrive at once
+    # (each holds a temporary file of up to upload_bytes). A client that reads nothing of
+    # its response for stall_s seconds is disconnected (painterly.web.bind: TCP_USER_TIMEOUT).
+    body_idle_s: float = 15.0
+    body_total_s: float = 120.0
+    uploads_at_once: int = 16
+    stall_s: float = 30.0
+    plot_interval: float = 5.0  # least seconds between two drawings of a job's loss curves
 
 
 LIMITS = Limits()
@@ -134,7 +143,8 @@ def display_name(name: str | None) -> str:
 
 
 def _jpeg(image: torch.Tensor, longest: int = 480) -> bytes:
-    pil = to_pil(resize_longest(image, longest) if max(image.shape[-2:]) > longest else image)
+    pil = to_pil(image)
+    pil.thumbnail((longest, longest), Image.Resampling.BICUBIC)  # Pillow: one thread, not torch's
     buffer = io.BytesIO()
     pil.save(buffer, "JPEG", quality=88)
     return buffer.getvalue()
@@ -154,7 +164,7 @@ def decode_upload(path: Path, name: str, limits: Limits = LIMITS) -> torch.Tenso
     Raises:
         UserError: not an image Pillow can decode, or over the pixel limit.
     """
-    limit = f"the limit of {limits.upload_pixels / 1e6:.0f} megapixels. Use a smaller picture."
+    limit = f"the limit of {limits.upload_pixels / 1e6:.3g} megapixels. Use a smaller picture."
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -167,7 +177,10 @@ def decode_upload(path: Path, name: str, limits: Limits = LIMITS) -> torch.Tenso
     except Exception:  # load_image below says in words what is wrong
         width = height = 0
     if width * height > limits.upload_pixels:
-        raise UserError(f"{name} is too large: {width}×{height} px is over {limit}", 413)
+        pixels_mp = f"{width * height / 1e6:.3g} megapixels"
+        raise UserError(
+            f"{name} is too large: {width}×{height} px ({pixels_mp}) is over {limit}", 413
+        )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # an animated file: its first frame is used
@@ -188,6 +201,9 @@ class ImageStore:
         self._images: OrderedDict[str, StoredImage] = OrderedDict()
         self._example_cache: dict[str, StoredImage] = {}
         self._lock = threading.Lock()
+        # One decode at a time: a 40-megapixel upload is about 0.5 GB as float32 pixels, and
+        # a burst of uploads must not hold several of those at once (nor take every core).
+        self._decoding = threading.Lock()
 
     def _make(self, image_id: str, name: str, tensor: torch.Tensor) -> StoredImage:
         height, width = tensor.shape[-2:]
@@ -201,7 +217,9 @@ class ImageStore:
         Raises:
             UserError: not a decodable image, or too many pixels.
         """
-        image = self._make(secrets.token_urlsafe(12), name, decode_upload(path, name, self.limits))
+        with self._decoding:
+            pixels = decode_upload(path, name, self.limits)
+            image = self._make(secrets.token_urlsafe(12), name, pixels)
         with self._lock:
             self._images[image.id] = image
             while len(self._images) > self.limits.uploads_kept:
@@ -376,6 +394,7 @@ class Job:
     result: bytes | None = None  # PNG of the final (best) image
     result_size: tuple[int, int] | None = None
     losses: list[dict[str, Any]] = field(default_factory=list)  # per step, for the plot
+    plot: tuple[int, float, bytes] | None = None  # (steps drawn, when, PNG) of the last plot
 
     @property
     def stop_requested(self) -> bool:
@@ -458,6 +477,7 @@ class JobQueue:
         self._cond = threading.Condition()
         self._closed = False
         self._runner: StyleTransfer | None = None
+        self._plotting = threading.Lock()
         self._thread = threading.Thread(target=self._work, name="painterly-web-worker", daemon=True)
         self._thread.start()
 
@@ -546,6 +566,38 @@ class JobQueue:
         """A copy of the job's per-step losses so far."""
         with self._cond:
             return list(job.losses)
+
+    def fresh_plot(self, job: Job) -> bytes | None:
+        """The job's last drawing of its loss curves, when it is still good enough to send:
+        it shows every step so far, or (while the job runs) it is less than
+        ``limits.plot_interval`` seconds old. None: call :meth:`draw_plot`."""
+        with self._cond:
+            if job.plot is None:
+                return None
+            steps, when, data = job.plot
+            fresh = time.monotonic() - when < self.limits.plot_interval and not job.finished
+            return data if steps == len(job.losses) or fresh else None
+
+    def draw_plot(self, job: Job) -> bytes | None:
+        """The job's loss curves as a PNG (None before its first step), drawn one at a time
+        for every page: however many pages ask, a running job is drawn at most once per
+        ``limits.plot_interval`` seconds (matplotlib takes a good part of a second).
+
+        Raises:
+            ImportError: matplotlib is not installed.
+        """
+        from ..plot import loss_figure_bytes
+
+        with self._plotting:
+            if (data := self.fresh_plot(job)) is not None:  # drawn while this one waited
+                return data
+            records = self.losses(job)
+            if not records:
+                return None
+            data = loss_figure_bytes(records, "losses per step")
+            with self._cond:
+                job.plot = (len(records), time.monotonic(), data)
+            return data
 
     def overview(self) -> dict[str, Any]:
         """The queue as every tab sees it: the running job and the ones waiting."""
