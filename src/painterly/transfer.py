@@ -310,7 +310,10 @@ class StyleTransfer:
         ``preserve_colors`` the inputs are changed first (:mod:`painterly.color`) and, for
         ``luminance``, the content's chroma is put back into every image handed out (results
         and the events' images). When the content and every style image are gray (R = G = B),
-        the output is made gray too: no input has colour to give it (CASES.md B03).
+        the output is made gray too: no input has colour to give it (CASES.md B03). When it
+        returns or raises, the memory the run freed goes back to the system
+        (:func:`painterly.memory.release_memory`), so that a process painting many pictures
+        of different sizes levels off.
 
         Args:
             content: a path, Pillow image, or tensor (3, H, W) / (1, 3, H, W) in [0, 1].
