@@ -11,7 +11,8 @@ same sizes in every case), the resident memory (``VmRSS``) read after each. Patt
 Modes (what is done between jobs):
 
 - ``fixed``: painterly as it is (:func:`painterly.memory.release_memory` after every run:
-  ``gc.collect()`` and glibc's ``malloc_trim(0)``);
+  glibc's ``malloc_trim(0)`` once the resident memory grew 32 MiB since the last trim);
+- ``always``: ``gc.collect()`` and ``malloc_trim(0)`` after every run (the first fix tried);
 - ``none``: that call removed (painterly before issue 16);
 - ``gc``: ``gc.collect()`` only; ``onednn0``: none, with ``ONEDNN_PRIMITIVE_CACHE_CAPACITY=0``;
 - ``mmap``: none, with glibc's mmap threshold fixed at 1 MiB (``mallopt``), so large blocks
@@ -43,7 +44,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 CONTENT = ROOT / "examples" / "content" / "tubingen.jpg"
 STYLE = ROOT / "examples" / "style" / "starry_night.jpg"
-MODES = ("fixed", "none", "gc", "onednn0", "mmap", "round32")
+MODES = ("fixed", "always", "none", "gc", "onednn0", "mmap", "round32")
 WARM_UP = 10
 
 
@@ -70,6 +71,14 @@ def _prepare(mode: str) -> None:
         libc.mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD: fixed, no longer raised by frees
     if mode == "gc":
         painterly.transfer.release_memory = gc.collect  # type: ignore[assignment]
+    elif mode == "always":
+        release = painterly.transfer.release_memory
+
+        def always() -> None:
+            gc.collect()
+            release(force=True)
+
+        painterly.transfer.release_memory = always  # type: ignore[assignment]
     elif mode != "fixed":
         painterly.transfer.release_memory = lambda: None  # type: ignore[assignment]
 
