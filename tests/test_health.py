@@ -30,13 +30,13 @@ def test_many_jobs_of_different_sizes_level_off() -> None:
     rng = random.Random(0)
     config = Config(iterations=1, seed=0, patience=None)
     rss = []
-    for _ in range(12):
+    for _ in range(7):
         runner = StyleTransfer(config)
         Job(config.replace(size=rng.randint(48, 80)), CONTENT, [STYLE]).run(runner)
         del runner
         rss.append(resident_memory() or 0)
-    growth = max(rss[4:]) - rss[3]
-    assert growth < 120 * MB, [round(r / MB) for r in rss]
+    growth = max(rss[3:]) - rss[2]  # untrimmed: ~160 MB (4 networks' worth of holes)
+    assert growth < 90 * MB, [round(r / MB) for r in rss]
 
 
 def test_a_run_waits_for_the_cores_another_holds(tmp_path: Path) -> None:
