@@ -337,10 +337,12 @@ def test_two_apps_on_one_computer_paint_one_at_a_time(tmp_path: Path) -> None:
             assert time.monotonic() < deadline
             time.sleep(0.05)
         short = b.post("/api/jobs", json={**body, "iterations": 2}).json()
-        time.sleep(1.0)
         waiting = b.get(f"/api/jobs/{short['id']}").json()
+        while not waiting["message"].startswith("Waiting for another painterly run"):
+            assert waiting["step"] == 0 and time.monotonic() < deadline, waiting
+            time.sleep(0.05)  # the second app loads its network first
+            waiting = b.get(f"/api/jobs/{short['id']}").json()
         assert waiting["step"] == 0
-        assert waiting["message"].startswith("Waiting for another painterly run")
         a.post(f"/api/jobs/{long['id']}/stop")
         assert _wait(b, short["id"])["state"] == "done"
 
