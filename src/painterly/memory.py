@@ -11,6 +11,7 @@ Every face (command line, web app, batch) checks through :func:`check_memory`.
 from __future__ import annotations
 
 import ctypes
+import gc
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -163,24 +164,27 @@ _AFTER_TRIM = {"bytes": 0}
 
 
 def release_memory(force: bool = False) -> bool:
-    """Hand the memory a finished run freed back to the operating system: glibc's
-    ``malloc_trim(0)``, which returns the free pages of every malloc arena (not only the top
-    of the heap), once the resident memory is :data:`TRIM_ABOVE` (32 MiB) above its level
-    after the last trim (or always, with ``force``). Returns whether it trimmed.
+    """Hand the memory a finished run freed back to the operating system, once the resident
+    memory is :data:`TRIM_ABOVE` (32 MiB) above its level after the last trim (or always, with
+    ``force``): Python's reference cycles collected, then glibc's ``malloc_trim(0)``, which
+    returns the free pages of every malloc arena (not only the top of the heap). Returns
+    whether it trimmed.
 
     Why (issue 16): a run's tensors of many sizes are freed into glibc's heaps, which keep the
     pages; once its mmap threshold has grown (glibc raises it to the largest block freed, up to
     32 MiB), later large tensors come from the heaps too, and jobs of different sizes leave
     holes no later job fits. On the project's 2-core AMD EPYC 30 ``painterly.stylize`` calls
     at 48–160 px grew by 43 MB a call; trimmed, they level off
-    (``benchmarks/bench_memory.py``). A trim takes ~15 ms, but the next run then faults its
-    pages in again, hence the threshold. Where there is no glibc it does nothing.
+    (``benchmarks/bench_memory.py``). A trim takes ~15 ms and the collection ~0.15 s, and the
+    next run faults its pages in again: hence the threshold. Without the collection the trim
+    freed too little (a 7-job test grew 138 MB). Where there is no glibc it does nothing.
     """
     if _MALLOC_TRIM is None:
         return False
     now = resident_memory()
     if not force and now is not None and now < _AFTER_TRIM["bytes"] + TRIM_ABOVE:
         return False
+    gc.collect()  # a network or targets held only by a reference cycle: freed first
     _MALLOC_TRIM(0)
     _AFTER_TRIM["bytes"] = resident_memory() or 0
     return True
