@@ -34,16 +34,16 @@ def style_small() -> torch.Tensor:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def private_web_lock(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """The web app's tests take turns with each other, not with a `painterly serve` (or another
-    test run) elsewhere on this computer: their own lock file (see painterly.web.jobs)."""
-    before = os.environ.get("PAINTERLY_WEB_LOCK")
-    os.environ["PAINTERLY_WEB_LOCK"] = str(tmp_path_factory.mktemp("web") / "lock")
+def private_turns(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The tests' runs take turns on the cores with each other (CLI subprocesses inherit the
+    folder), not with a `painterly serve` or a run elsewhere on this computer (painterly.turns)."""
+    before = os.environ.get("PAINTERLY_LOCK_DIR")
+    os.environ["PAINTERLY_LOCK_DIR"] = str(tmp_path_factory.mktemp("locks"))
     yield
     if before is None:
-        del os.environ["PAINTERLY_WEB_LOCK"]
+        del os.environ["PAINTERLY_LOCK_DIR"]
     else:
-        os.environ["PAINTERLY_WEB_LOCK"] = before
+        os.environ["PAINTERLY_LOCK_DIR"] = before
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -24,6 +24,7 @@ RANK: dict[str, int] = {
     "layers": 0,
     "sheet": 0,
     "config": 1,
+    "turns": 1,
     "memory": 2,
     "recipe": 2,
     "images": 3,

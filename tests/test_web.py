@@ -329,7 +329,7 @@ def test_an_upload_without_a_declared_length_is_cut_at_the_limit() -> None:
 
 
 def test_two_apps_on_one_computer_paint_one_at_a_time(tmp_path: Path) -> None:
-    lock = tmp_path / "painterly-web.lock"
+    lock = tmp_path / "locks"
     first = create_app(queue=JobQueue(machine_lock=lock), examples=True)
     second = create_app(queue=JobQueue(machine_lock=lock), examples=True)
     body = {"content": "content-chelsea_cat", "style": "style-starry_night", "size": 64}
@@ -340,10 +340,12 @@ def test_two_apps_on_one_computer_paint_one_at_a_time(tmp_path: Path) -> None:
             assert time.monotonic() < deadline
             time.sleep(0.05)
         short = b.post("/api/jobs", json={**body, "iterations": 2}).json()
-        time.sleep(1.0)
         waiting = b.get(f"/api/jobs/{short['id']}").json()
+        while not waiting["message"].startswith("Waiting for another painterly run"):
+            assert waiting["step"] == 0 and time.monotonic() < deadline, waiting
+            time.sleep(0.05)  # the second app loads its network first
+            waiting = b.get(f"/api/jobs/{short['id']}").json()
         assert waiting["step"] == 0
-        assert waiting["message"].startswith("Waiting for another painterly app")
         a.post(f"/api/jobs/{long['id']}/stop")
         assert _wait(b, short["id"])["state"] == "done"
 

@@ -38,9 +38,9 @@ from .checkpoint import CheckpointError, checkpoint_path
 from .config import Config, ConfigError, command_options
 from .events import TransferInterrupted
 from .files import atomic_write, file_digest
-from .job import Job, JobError, StopRequest
+from .job import Job, JobError, StopRequest, TurnStoppedError
 from .kernels import KernelPlan, choose_kernels
-from .transfer import StepEvent, StyleTransfer, resolve_device
+from .transfer import StepEvent, StyleTransfer, default_threads, resolve_device
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -115,6 +115,7 @@ class BatchResult:
         seconds: wall time of this job in this run (0 for a skipped one).
         resumed: True when it continued from a checkpoint.
         steps: optimiser steps reached. warnings: sentences about a suspicious result.
+        threads: the CPU threads it was painted with (also in the manifest and the recipe).
     """
 
     job: BatchJob
@@ -125,6 +126,7 @@ class BatchResult:
     resumed: bool = False
     steps: int = 0
     warnings: list[str] = field(default_factory=list)
+    threads: int | None = None
 
 
 # --------------------------------------------------------------------------- planning
@@ -372,6 +374,7 @@ class Manifest:
             "seconds": round(result.seconds, 3),
             "resumed": result.resumed,
             "steps": result.steps,
+            "threads": result.threads,
             "ended": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
         self.last[result.job.name] = record
@@ -425,12 +428,13 @@ def _runner(config: Config) -> StyleTransfer:
     return _RUNNERS[key]
 
 
-def _shared_plan(config: Config) -> KernelPlan:
-    """The kernels every worker of a batch runs, chosen once by the driver: a plan measured per
-    thread count could differ between ``--workers 1`` and ``--workers 2`` (timings near a tie),
-    and with it the pixels."""
+def _shared_plan(config: Config, threads: int | None) -> KernelPlan:
+    """The kernels every worker of a batch runs, chosen once by the driver for the threads
+    each worker runs (``threads``; None: this process's): a plan measured on another thread
+    count could differ (timings near a tie), and one plan for all workers keeps their pixels
+    the same."""
     device = resolve_device(config.device)
-    return choose_kernels(device, config.precision, config.convolution)
+    return choose_kernels(device, config.precision, config.convolution, threads=threads)
 
 
 def _reason(exc: BaseException) -> str:
@@ -475,6 +479,8 @@ def _paint(
         outcome = job.run(runner, listener)
     except TransferInterrupted:
         raise  # a second Ctrl-C: stop the whole batch at once
+    except TurnStoppedError:
+        return _Ran("stopped", None, time.perf_counter() - started), job
     except Exception as exc:
         return _Ran("failed", _reason(exc), time.perf_counter() - started), job
     state: State = "stopped" if outcome.stopped else "done"
@@ -704,7 +710,7 @@ def run_jobs(
         threads = bj.config.threads or _default_threads(workers, ray, threads_each)
         resume = checkpoint_path(bj.output).is_file() and ray is None
         # A cluster's machines choose their own kernels; on this machine all share one plan.
-        plan = None if isinstance(ray, str) and ray else _shared_plan(bj.config)
+        plan = None if isinstance(ray, str) and ray else _shared_plan(bj.config, threads)
         tasks.append(_Task(bj, threads, checkpoint_every, resume, plan))
     for task, ran in _schedule(tasks, workers, ray, stop, progress):
         result = _result(task, ran)
@@ -750,7 +756,15 @@ def _result(task: _Task, ran: _Ran) -> BatchResult:
     elif output is not None and not output.is_file():
         output = None
     return BatchResult(
-        bj, ran.state, output, ran.error, ran.seconds, ran.resumed, ran.steps, ran.warnings
+        bj,
+        ran.state,
+        output,
+        ran.error,
+        ran.seconds,
+        ran.resumed,
+        ran.steps,
+        ran.warnings,
+        task.threads or default_threads(),
     )
 
 

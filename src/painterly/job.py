@@ -12,6 +12,7 @@ signal handler: what a person should read comes back in a :class:`JobOutcome`.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import os
 import tempfile
@@ -29,10 +30,12 @@ from .config import INIT_KEYWORDS, Config
 from .events import NonFiniteLossError, Result, RunState, StepEvent, TransferInterrupted
 from .files import Claim, ClaimedError, claim, lock_path
 from .images import ImageError, load_alpha, load_image, output_format, resize_to, save_image
+from .kernels import default_threads
 from .ladder import check_sizes
 from .memory import MemoryCheck, available_memory, check_memory
 from .plot import plot_losses
 from .transfer import StyleTransfer
+from .turns import TurnStoppedError, take_turn
 
 __all__ = [
     "Job",
@@ -40,6 +43,7 @@ __all__ = [
     "JobOutcome",
     "SaveError",
     "StopRequest",
+    "TurnStoppedError",
     "rescue_folder",
     "save_or_rescue",
     "style_role",
@@ -214,6 +218,10 @@ class Job:
         self.inputs = _input_paths(config, self.sources)
         self.digests: dict[str, str] | None = None
         self._alpha: torch.Tensor | None = None
+        #: Take a turn on the cores before painting (:mod:`painterly.turns`), with the lock
+        #: files in ``turns_folder`` (None: :func:`painterly.turns.lock_folder`).
+        self.take_turns = True
+        self.turns_folder: Path | None = None
 
     @classmethod
     def from_checkpoint(cls, path: Path, stop: StopRequest | None = None) -> Job:
@@ -364,13 +372,19 @@ class Job:
         self,
         runner: StyleTransfer,
         listener: Callable[[StepEvent], object] | None = None,
+        on_wait: Callable[[int | None], object] | None = None,
     ) -> JobOutcome:
         """Paint, and write the output (with its recipe) and whatever was asked along the way.
+
+        On a CPU the run first takes its turn on the cores (:mod:`painterly.turns`): one slot
+        per thread, waiting while other painterly runs on this computer hold them.
 
         Args:
             runner: the network to paint with; its config is set to this job's.
             listener: called with every :class:`~painterly.events.StepEvent` (a progress bar,
                 a live view); its return value is ignored: stop through :attr:`stop`.
+            on_wait: called once with the pid of the run waited for (None if unknown) when
+                the cores are busy (a message: "waiting for another painterly run …").
 
         Returns:
             A :class:`JobOutcome`. A stop request ends the run at the end of a step with the
@@ -380,19 +394,23 @@ class Job:
         Raises:
             TransferInterrupted, NonFiniteLossError: a hard stop or a non-finite loss; the
                 best image so far is written to the output first (:attr:`saved_best`).
+            TurnStoppedError: the stop request came while it waited for the cores (nothing done).
             ImageError: the output cannot be written (:class:`SaveError`: the picture went to
                 the rescue folder).
             JobError: another run is writing the same output (:meth:`claim_output`).
         """
         self.claim_output()
         try:
-            return self._run(runner, listener)
+            return self._run(runner, listener, on_wait)
         finally:
             if self._claim is not None:
                 self._claim.release()
 
     def _run(
-        self, runner: StyleTransfer, listener: Callable[[StepEvent], object] | None
+        self,
+        runner: StyleTransfer,
+        listener: Callable[[StepEvent], object] | None,
+        on_wait: Callable[[int | None], object] | None,
     ) -> JobOutcome:
         runner.config = self.config  # only per-run options may differ: the network is shared
         if self.keep_alpha and self.content_path is not None:
@@ -402,15 +420,25 @@ class Job:
         styles = [v for role, v in self.sources.items() if role.startswith("style")]
         style = styles[0] if len(styles) == 1 else styles
         try:
-            result = runner.run(
-                self.sources["content"], style, self._on_step(listener), self.resume
-            )
+            with self._turn(runner, on_wait):
+                result = runner.run(
+                    self.sources["content"], style, self._on_step(listener), self.resume
+                )
         except (TransferInterrupted, NonFiniteLossError) as exc:
             self._name_inputs(exc.result)
             if self.output is not None:
                 save_or_rescue(self.finish(exc.result.image), self.output, exc.result.recipe)
             raise
         return self._finish_run(result)
+
+    def _turn(
+        self, runner: StyleTransfer, on_wait: Callable[[int | None], object] | None
+    ) -> contextlib.AbstractContextManager[None]:
+        """The run's turn on the CPU's cores (a GPU run takes none)."""
+        if runner.device.type != "cpu" or not self.take_turns:
+            return contextlib.nullcontext()
+        stopped = lambda: self.stop.requested  # noqa: E731
+        return take_turn(runner.threads, default_threads(), stopped, on_wait, self.turns_folder)
 
     def _on_step(
         self, listener: Callable[[StepEvent], object] | None

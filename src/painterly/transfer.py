@@ -37,7 +37,7 @@ from .images import ImageSource, load_image
 from .kernels import KernelPlan, apply_plan, choose_kernels, plan_record
 from .ladder import Inputs, Ladder, check_sizes, scaled
 from .masks import load_mask
-from .memory import estimate_peak_memory
+from .memory import estimate_peak_memory, release_memory
 from .objective import LossNetwork, Objective, StyleTargets
 from .optimise import stalled
 from .recipe import input_record, make_recipe
@@ -310,7 +310,10 @@ class StyleTransfer:
         ``preserve_colors`` the inputs are changed first (:mod:`painterly.color`) and, for
         ``luminance``, the content's chroma is put back into every image handed out (results
         and the events' images). When the content and every style image are gray (R = G = B),
-        the output is made gray too: no input has colour to give it (CASES.md B03).
+        the output is made gray too: no input has colour to give it (CASES.md B03). When it
+        returns or raises, the memory the run freed goes back to the system
+        (:func:`painterly.memory.release_memory`), so that a process painting many pictures
+        of different sizes levels off.
 
         Args:
             content: a path, Pillow image, or tensor (3, H, W) / (1, 3, H, W) in [0, 1].
@@ -332,6 +335,19 @@ class StyleTransfer:
                 number of blend weights or masks other than the number of style images, or a
                 ``resume`` state that does not fit this config.
         """
+        try:
+            return self._run(content, style, callback, resume)
+        finally:
+            release_memory()  # between jobs: a long-lived process levels off (issue 16)
+
+    def _run(
+        self,
+        content: ImageSource,
+        style: ImageSource | Sequence[ImageSource],
+        callback: Callable[[StepEvent], object] | None,
+        resume: RunState | None,
+    ) -> Result:
+        """:meth:`run`, whose locals (the ladder, its targets) are gone when it returns."""
         cfg = self.config
         if resume is not None:
             seed = resume.seed

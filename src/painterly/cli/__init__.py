@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from ..checkpoint import CheckpointError
 from ..config import ConfigError
 from ..images import ImageError
-from ..job import JobError
+from ..job import JobError, TurnStoppedError
 from ..media import VideoError
 from ..memory import NotEnoughMemoryError
 from ..recipe import RecipeError, painterly_version
@@ -129,6 +129,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except NotEnoughMemoryError as exc:
         print(f"painterly: error: {exc}", file=sys.stderr)
         return EXIT_MEMORY
+    except TurnStoppedError:
+        print("painterly: stopped while waiting for the cores", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except TransferInterrupted as exc:
         by_sigterm = isinstance(exc.__context__, Terminated)
         return EXIT_TERMINATED if by_sigterm else EXIT_INTERRUPTED

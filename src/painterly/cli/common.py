@@ -14,7 +14,7 @@ from typing import Any
 from tqdm import tqdm
 
 from ..config import Config
-from ..job import Job, JobOutcome, StopRequest
+from ..job import Job, JobOutcome, StopRequest, TurnStoppedError
 from ..kernels import KernelPlan
 from ..transfer import NonFiniteLossError, StepEvent, StyleTransfer, TransferInterrupted
 
@@ -138,6 +138,16 @@ class ProgressBar:
         self.bar.close()
 
 
+def waiting_message(pid: int | None) -> None:
+    """The line a run prints when it waits for the cores (:mod:`painterly.turns`)."""
+    who = f" (pid {pid})" if pid else ""
+    tqdm.write(
+        f"painterly: waiting for another painterly run{who} to finish with the cores "
+        "(PAINTERLY_TURNS=off starts at once; --threads N shares them)",
+        file=sys.stderr,
+    )
+
+
 def run_job(
     runner: StyleTransfer, job: Job, quiet: bool, label: str = ""
 ) -> tuple[JobOutcome, Signals]:
@@ -151,7 +161,11 @@ def run_job(
     bar = ProgressBar(job.config, quiet, label, start)
     with Signals(job.stop) as signals:
         try:
-            outcome = job.run(runner, bar)
+            outcome = job.run(runner, bar, waiting_message)
+        except TurnStoppedError:
+            bar.close()
+            say(False, "painterly: stopped while waiting for the cores; nothing was painted")
+            raise Terminated if signals.received == signal.SIGTERM else KeyboardInterrupt from None
         except Exception as exc:
             bar.close()  # before the message, so that it is not drawn over
             _say_saved(job, exc)

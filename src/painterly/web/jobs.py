@@ -10,14 +10,11 @@ far, which becomes the job's result.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import io
 import logging
 import math
-import os
 import re
 import secrets
-import tempfile
 import threading
 import time
 import warnings
@@ -25,7 +22,6 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any, Literal
 
 import torch
@@ -34,7 +30,7 @@ from PIL import Image
 from ..config import Config, ConfigError
 from ..images import ImageError, load_image, resize_longest, to_pil
 from ..job import Job as PaintJob
-from ..job import StopRequest
+from ..job import StopRequest, TurnStoppedError
 from ..memory import NotEnoughMemoryError, available_memory, check_memory
 from ..recipe import embed_options
 from ..transfer import (
@@ -48,14 +44,12 @@ from ..weights import WeightsError
 
 __all__ = [
     "LIMITS",
-    "MACHINE_LOCK",
     "PRESERVE_COLORS",
     "ImageStore",
     "Job",
     "JobOptions",
     "JobQueue",
     "Limits",
-    "MachineLock",
     "StoredImage",
     "UserError",
     "find_examples",
@@ -67,21 +61,6 @@ log = logging.getLogger("painterly.web")
 #: control when it has not. The job passes the value straight through as ``preserve_colors``.
 PRESERVE_COLORS = "preserve_colors" in {f.name for f in dataclasses.fields(Config)}
 PRESERVE_CHOICES: tuple[str, ...] = ("luminance", "histogram")
-
-#: The file whose lock every painterly app on this computer takes while it paints
-#: (``PAINTERLY_WEB_LOCK`` in the environment names another, e.g. for tests).
-MACHINE_LOCK = Path(tempfile.gettempdir()) / "painterly-web.lock"
-
-
-def machine_lock_path() -> Path:
-    """The lock file to use: ``$PAINTERLY_WEB_LOCK`` or :data:`MACHINE_LOCK`."""
-    return Path(os.environ.get("PAINTERLY_WEB_LOCK") or MACHINE_LOCK)
-
-
-try:
-    _fcntl: ModuleType | None = importlib.import_module("fcntl")
-except ImportError:  # Windows: jobs are then one at a time per app only
-    _fcntl = None
 
 _INTERNAL = "Something went wrong inside painterly; the server's log has the details."
 
@@ -334,40 +313,6 @@ class JobOptions:
         )
 
 
-class MachineLock:
-    """An advisory lock (``flock``) on a file shared by every painterly app on this computer,
-    so that two apps do not paint at once and slow each other down. Where it cannot be had
-    (no ``fcntl``, the file cannot be opened) it always succeeds: one job at a time per app."""
-
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
-        self._fd: int | None = None
-
-    def try_acquire(self) -> bool:
-        """Take the lock without waiting; False when another app holds it."""
-        if self.path is None or _fcntl is None:
-            return True
-        try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_CREAT, 0o644)
-        except OSError as exc:
-            log.warning("cannot open %s (%s); jobs are serialised per app only", self.path, exc)
-            return True
-        try:
-            _fcntl.flock(fd, _fcntl.LOCK_EX | _fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            return False
-        self._fd = fd
-        return True
-
-    def release(self) -> None:
-        """Let the next app paint."""
-        if self._fd is not None and _fcntl is not None:
-            _fcntl.flock(self._fd, _fcntl.LOCK_UN)
-            os.close(self._fd)
-        self._fd = None
-
-
 @dataclass
 class Job:
     """One picture to paint, from the queue to its result."""
@@ -454,8 +399,9 @@ class JobQueue:
         limits: queue length and how many finished jobs are kept.
         frame_interval: least seconds between two live images (PNG encodes cost time).
         runner_factory: builds a :class:`StyleTransfer` for a config (tests may swap it).
-        machine_lock: the lock file shared with other apps (default:
-            :func:`machine_lock_path`; None: this app alone).
+        machine_lock: the folder of the cores' lock files shared with every painterly run on
+            this computer (default: :func:`painterly.turns.lock_folder`; None: this app
+            alone takes no turns with others).
     """
 
     def __init__(
@@ -466,9 +412,7 @@ class JobQueue:
         machine_lock: Path | Literal["default"] | None = "default",
     ) -> None:
         self.limits = limits
-        self._machine = MachineLock(
-            machine_lock_path() if machine_lock == "default" else machine_lock
-        )
+        self._turns: Path | Literal["default"] | None = machine_lock
         self.frame_interval = frame_interval
         self.runner_factory = runner_factory
         self._jobs: OrderedDict[str, Job] = OrderedDict()
@@ -649,27 +593,14 @@ class JobQueue:
                 job.total = sum(n for _, n in job.config.ladder)
                 job.message = "Loading the network…"
             try:
-                if self._wait_for_machine(job):
-                    self._run(job)
+                self._run(job)
             except Exception:  # the worker must survive any job
                 log.exception("job %s failed", job.id)
                 self._finish(job, "failed", _INTERNAL)
             finally:
-                self._machine.release()
                 with self._cond:
                     self._running = None
                     self._forget_old()
-
-    def _wait_for_machine(self, job: Job) -> bool:
-        """Wait while another painterly app on this computer paints; False if stopped meanwhile."""
-        while not self._machine.try_acquire():
-            with self._cond:
-                if job.stop_requested or self._closed:
-                    job.state, job.message = "cancelled", "Cancelled before it started."
-                    return False
-                job.message = "Waiting for another painterly app on this computer to finish…"
-                self._cond.wait(0.5)
-        return True
 
     def _runner_for(self, config: Config) -> StyleTransfer:
         """One network for all jobs: only per-run options may differ between two configs."""
@@ -697,6 +628,9 @@ class JobQueue:
                     return
                 job.message = "Painting…"
             result = self._paint(runner, job)
+        except TurnStoppedError:
+            self._finish(job, "cancelled", "Cancelled before it started.")
+            return
         except (TransferInterrupted, NonFiniteLossError) as exc:
             self._store_result(job, exc.result)
             reason = (
@@ -721,7 +655,20 @@ class JobQueue:
         painting = PaintJob(job.config, job.content.tensor, [job.style.tensor], stop=job.stop)
         for role, image in (("content", job.content), ("style", job.style)):
             painting.describe_input(role, name=image.name, max_side=self.limits.size_max)
-        return painting.run(runner, self._on_step(job)).result
+        if self._turns is None:
+            painting.take_turns = False
+        elif self._turns != "default":
+            painting.turns_folder = self._turns
+        return painting.run(runner, self._on_step(job), self._on_wait(job)).result
+
+    def _on_wait(self, job: Job) -> Callable[[int | None], None]:
+        """What the page says while another painterly run on this computer has the cores."""
+
+        def on_wait(pid: int | None) -> None:
+            with self._cond:
+                job.message = "Waiting for another painterly run on this computer to finish…"
+
+        return on_wait
 
     def _on_step(self, job: Job) -> Callable[[StepEvent], None]:
         """The listener that keeps the job's progress and a throttled live image."""

@@ -1,0 +1,113 @@
+"""Issue 16: a long-lived process levels off; runs on one computer take turns on its cores."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from painterly import Config, StyleTransfer
+from painterly.job import Job
+from painterly.memory import resident_memory
+from painterly.turns import TurnStoppedError, take_turn
+
+from .conftest import CONTENT, STYLE
+
+MB = 2**20
+
+
+@pytest.mark.skipif(resident_memory() is None, reason="no /proc/self/status here")
+def test_many_jobs_of_different_sizes_level_off() -> None:
+    # A new network per job (as painterly.stylize does) at random sizes: glibc's heaps kept
+    # every freed block, 40+ MB a job on the project's CPU (benchmarks/bench_memory.py), until
+    # each run handed its memory back (painterly.memory.release_memory).
+    rng = random.Random(0)
+    config = Config(iterations=1, seed=0, patience=None)
+    rss = []
+    for _ in range(6):
+        runner = StyleTransfer(config)
+        Job(config.replace(size=rng.randint(48, 80)), CONTENT, [STYLE]).run(runner)
+        del runner
+        rss.append(resident_memory() or 0)
+    growth = max(rss[2:]) - rss[1]  # untrimmed: 126-138 MB by the sixth job
+    assert growth < 90 * MB, [round(r / MB) for r in rss]
+
+
+def test_a_run_waits_for_the_cores_another_holds(tmp_path: Path) -> None:
+    holding, release, entered = threading.Event(), threading.Event(), threading.Event()
+    waited: list[int | None] = []
+
+    def first() -> None:
+        with take_turn(2, 2, folder=tmp_path):
+            holding.set()
+            release.wait(30)
+
+    def second() -> None:
+        with take_turn(2, 2, on_wait=waited.append, folder=tmp_path):
+            entered.set()
+
+    a = threading.Thread(target=first)
+    a.start()
+    assert holding.wait(30)
+    b = threading.Thread(target=second)
+    b.start()
+    while not waited and b.is_alive():
+        b.join(0.05)
+    assert waited == [os.getpid()] and not entered.is_set()  # it says whom it waits for
+    release.set()
+    a.join(30)
+    b.join(30)
+    assert entered.is_set()
+
+
+def test_runs_of_one_thread_share_two_cores_and_a_stop_ends_the_wait(tmp_path: Path) -> None:
+    with take_turn(1, 2, folder=tmp_path), take_turn(1, 2, folder=tmp_path):
+        # both slots are held: a third run waits, and its stop request ends the wait
+        asked: list[int | None] = []
+        third = take_turn(1, 2, lambda: bool(asked), asked.append, tmp_path)
+        with pytest.raises(TurnStoppedError), third:
+            pytest.fail("the third run must not start")
+        assert asked == [os.getpid()]
+    with take_turn(2, 2, folder=tmp_path):  # all free again
+        pass
+
+
+def test_a_killed_run_leaves_its_cores_free(tmp_path: Path) -> None:
+    code = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from painterly.turns import take_turn\n"
+        "with take_turn(2, 2, folder=Path(sys.argv[1])):\n"
+        "    print('holding', flush=True)\n"
+        "    time.sleep(60)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    child = subprocess.Popen(
+        [sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "holding"
+        waited: list[int | None] = []
+        with (
+            pytest.raises(TurnStoppedError),
+            take_turn(1, 2, lambda: bool(waited), waited.append, tmp_path),
+        ):
+            pass
+        assert waited == [child.pid]
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(30)
+    with take_turn(2, 2, folder=tmp_path):  # the kernel dropped the dead run's locks
+        pass
+
+
+def test_turns_off_starts_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PAINTERLY_TURNS", "off")
+    with take_turn(2, 2, folder=tmp_path), take_turn(2, 2, folder=tmp_path):
+        pass
