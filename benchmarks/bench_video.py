@@ -13,6 +13,12 @@ previous stylised frame warped by the flow, with the temporal loss, fewer steps)
   ratio temporal / independent over the frames;
 - seconds per later frame, and their ratio to the independent frames' (same run).
 
+``chunks`` (issue 14, item 5) paints the real clip unchunked and in ``--chunks`` chunks with
+each ``--overlaps`` warm-up count, on each ``--workers`` count (:func:`painterly.video.run_videos`),
+and prints the flicker of each chunk boundary's pair of frames against the same pair of the
+unchunked run, how far the chunked frames lie from the unchunked ones, and the wall seconds
+per frame.
+
 Clips: ``pan`` (a photo panned 2 px per frame at the output's size, a folder of PNGs) and
 ``real`` (a 2.5 s, 12 fps MP4 made with PyAV from a bundled photo: a slow pan with a zoom).
 
@@ -20,6 +26,7 @@ Clips: ``pan`` (a photo panned 2 px per frame at the output's size, a folder of 
     python benchmarks/bench_video.py quality --clip real --size 128
     python benchmarks/bench_video.py speed --size 256 --frames 3
     python benchmarks/bench_video.py tune --size 64 --weights 1e13,1e14,1e15
+    python benchmarks/bench_video.py chunks --size 128 --frames 12 --overlaps 0,3 --workers 1
 """
 
 from __future__ import annotations
@@ -42,7 +49,7 @@ from painterly.kernels import cpu_flags, cpu_model
 from painterly.ladder import scaled
 from painterly.objective import Objective
 from painterly.transfer import StyleTransfer
-from painterly.video import VideoOptions, VideoRun
+from painterly.video import VideoOptions, VideoRun, plan_parts, run_videos
 
 ROOT = Path(__file__).resolve().parent.parent
 PHOTO = ROOT / "examples" / "content" / "tubingen.jpg"
@@ -172,9 +179,67 @@ def speed(args: argparse.Namespace) -> None:
           f"steps): {', '.join(f'{s:.1f}' for s in seconds[1:])} s")  # fmt: skip
 
 
+def _chunked_run(
+    clip: Path, out: Path, config: Config, options: VideoOptions, workers: int
+) -> tuple[VideoRun, list[torch.Tensor], float]:
+    """One run through run_videos: the video, its frames and its wall seconds."""
+    video = VideoRun(config, clip, [STYLE], out, options)
+    began = time.perf_counter()
+    [result] = run_videos([video], workers=workers)
+    wall = time.perf_counter() - began
+    assert result.state == "done", result.error
+    return video, [load_image(video.frame_path(k)) for k in range(1, result.frames + 1)], wall
+
+
+def _numbers(values: list[float]) -> str:
+    return ", ".join(f"{v:.2f}" for v in values)
+
+
+def _largest_difference(frames: list[torch.Tensor], others: list[torch.Tensor]) -> float:
+    return max(float((a - b).abs().max()) for a, b in zip(frames, others, strict=True)) * 255
+
+
+def chunks(args: argparse.Namespace) -> None:
+    """The chunk boundaries' flicker against the unchunked run, and seconds per frame."""
+    config = Config(size=args.size, seed=0, precision="fp32", iterations=args.first, patience=None)
+    base: dict[str, Any] = dict(
+        max_frames=args.frames, frame_iterations=args.later, checkpoint_every=0
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        clip = real_clip(PHOTO, Path(tmp) / "clip.mp4")
+        video, whole, wall = _chunked_run(clip, Path(tmp) / "w", config, VideoOptions(**base), 1)
+        n = len(whole)
+        inputs = [load_image(video.work / f"input_{k:05d}.png") for k in range(1, n + 1)]
+        ref = flicker(inputs, whole)
+        print(f"\nreal clip, {n} frames at {args.size} px, {args.first} / {args.later} steps")
+        print(f"  unchunked, 1 process: {wall:.1f} s ({wall / n:.2f} s per frame), "
+              f"flicker {ref.mean * 255:.2f}/255")  # fmt: skip
+        for overlap in (int(m) for m in args.overlaps.split(",")):
+            firsts = [p.first for p in plan_parts(n, args.chunks, overlap)[1:]]
+            seen: list[torch.Tensor] | None = None
+            for workers in (int(w) for w in args.workers.split(",")):
+                options = VideoOptions(chunks=args.chunks, overlap=overlap, **base)
+                out = Path(tmp) / f"o{overlap}_w{workers}"
+                _, frames, wall = _chunked_run(clip, out, config, options, workers)
+                got = flicker(inputs, frames)
+                at = [got.differences[f - 2] * 255 for f in firsts]
+                was = [ref.differences[f - 2] * 255 for f in firsts]
+                off = [float((frames[f - 1] - whole[f - 1]).abs().mean()) * 255 for f in firsts]
+                print(f"  {args.chunks} chunks, overlap {overlap}, {workers} worker(s): "
+                      f"{wall:.1f} s ({wall / n:.2f} s per frame), flicker "
+                      f"{got.mean * 255:.2f}/255")  # fmt: skip
+                print(f"    boundary pair (frame {firsts}): {_numbers(at)}/255, unchunked "
+                      f"{_numbers(was)}; boundary frame vs unchunked: mean |diff| "
+                      f"{_numbers(off)}/255")  # fmt: skip
+                if seen is not None:
+                    print(f"    largest difference from the first worker count's frames: "
+                          f"{_largest_difference(frames, seen):.1f}/255")  # fmt: skip
+                seen = seen or frames
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=("quality", "speed", "tune"))
+    parser.add_argument("what", choices=("quality", "speed", "tune", "chunks"))
     parser.add_argument("--clip", choices=("pan", "real"), default="pan")
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--frames", type=int, default=None)
@@ -183,12 +248,18 @@ def main() -> None:
     parser.add_argument("--weight", type=float, default=None, help="temporal weight")
     parser.add_argument("--weights", default="1e13,1e14,1e15", help="tune: weights to try")
     parser.add_argument("--ablation", action="store_true", help="also the warped start alone")
+    parser.add_argument("--chunks", type=int, default=2, help="chunks: how many")
+    parser.add_argument("--overlaps", default="0,3", help="chunks: warm-up frames to try")
+    parser.add_argument("--workers", default="1", help="chunks: worker counts to try")
     args = parser.parse_args()
     flags = " ".join(f"{k}={'yes' if v else 'no'}" for k, v in cpu_flags().items())
     print(f"{datetime.date.today()}: {cpu_model()}, {flags}, torch {torch.__version__}")
     print(f"command: {' '.join(sys.argv[1:])}")
     if args.what == "speed":
         speed(args)
+        return
+    if args.what == "chunks":
+        chunks(args)
         return
     with tempfile.TemporaryDirectory() as tmp:
         if args.clip == "pan":

@@ -49,8 +49,9 @@ RANK: dict[str, int] = {
     # the job runner
     "checkpoint": 12,
     "job": 13,
-    # faces
+    # faces (workers: the scheduling under batch and video)
     "api": 14,
+    "workers": 14,
     "batch": 15,
     "video": 15,
     "web": 15,

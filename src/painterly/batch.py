@@ -3,12 +3,13 @@
 A face on the job runner (:mod:`painterly.job`): each picture is a :class:`~painterly.job.Job`,
 checked, stopped, checkpointed and saved there. This module only plans the jobs
 (:func:`plan_jobs`), schedules them (in this process, in local worker processes, or as Ray
-tasks), and keeps the manifest ``OUT_DIR/manifest.jsonl`` (:class:`Manifest`): one JSON line
-per job that ended, with its inputs' SHA-256, its options, its state, output, error and
-seconds. Running the same batch again skips the jobs done with unchanged inputs and options,
-resumes those with a checkpoint (:meth:`~painterly.job.Job.from_checkpoint`) and redoes the
-rest. A job that fails (an unreadable photo) fails alone, with the one-line message
-``painterly stylize`` would print for it.
+tasks, through :mod:`painterly.workers`), and keeps the manifest ``OUT_DIR/manifest.jsonl``
+(:class:`Manifest`): one JSON line per job that ended, with its inputs' SHA-256, its options,
+its state, output, error and seconds. Running the same batch again skips the jobs done with
+unchanged inputs and options, resumes those with a checkpoint
+(:meth:`~painterly.job.Job.from_checkpoint`) and redoes the rest. A job that fails (an
+unreadable photo) fails alone, with the one-line message ``painterly stylize`` would print
+for it.
 
 >>> from painterly.batch import run_batch
 >>> for r in run_batch(["photos/"], ["paintings/"], "out", size=256, seed=0):  # doctest: +SKIP
@@ -20,27 +21,34 @@ from __future__ import annotations
 import glob
 import itertools
 import json
-import multiprocessing
 import os
-import queue
 import re
-import signal
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from .checkpoint import CheckpointError, checkpoint_path
 from .config import Config, ConfigError, command_options
 from .events import TransferInterrupted
 from .files import atomic_write, file_digest
 from .job import Job, JobError, StopRequest, TurnStoppedError
-from .kernels import KernelPlan, choose_kernels
-from .transfer import StepEvent, StyleTransfer, default_threads, resolve_device
+from .kernels import KernelPlan
+from .kernels import default_threads as process_threads
+from .transfer import StepEvent
+from .workers import (
+    Progress,
+    Ran,
+    State,
+    cpu_cores,
+    default_threads,
+    reason,
+    runner_for,
+    schedule,
+    shared_plan,
+)
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -62,24 +70,6 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".g
 #: The options that do not change the picture's pixels by definition of the batch: the
 #: scheduler sets the CPU threads per worker.
 _NOT_COMPARED = ("threads",)
-
-#: The Config fields that build the network (StyleTransfer.__init__): jobs that agree on them
-#: share one loaded network per process.
-_NETWORK_FIELDS = (
-    "weights",
-    "pooling",
-    "content_layers",
-    "style_layers",
-    "style_layer_weights",
-    "device",
-    "precision",
-    "convolution",
-)
-
-State = Literal["done", "skipped", "failed", "stopped"]
-
-#: What a running batch reports: (job name, step, total steps of that job).
-Progress = Callable[[str, int, int], object]
 
 
 @dataclass(frozen=True)
@@ -390,7 +380,7 @@ class Manifest:
 
 @dataclass(frozen=True)
 class _Task:
-    """What a worker needs to paint one job (picklable)."""
+    """What a worker needs to paint one job (picklable); a :class:`painterly.workers.Task`."""
 
     job: BatchJob
     threads: int | None
@@ -398,53 +388,54 @@ class _Task:
     resume: bool
     kernels: KernelPlan | None = None  # the driver's plan: the same pixels on any worker
 
+    @property
+    def name(self) -> str:
+        return self.job.name
 
-@dataclass
-class _Ran:
-    """What a worker sends back (picklable)."""
+    @property
+    def config(self) -> Config:
+        return self.job.config
 
-    state: State
-    error: str | None
-    seconds: float
-    resumed: bool = False
-    steps: int = 0
-    warnings: list[str] = field(default_factory=list)
-    picture: bytes | None = None  # Ray: the encoded output, recipe included
+    def paint(self, stop: StopRequest, progress: Progress | None) -> Ran:
+        """Paint in this process (serially, or inside a local worker)."""
+        try:
+            job, resumed = _make_job(self, stop)
+        except (ConfigError, JobError) as exc:
+            return Ran("failed", reason(exc), 0.0)
+        total = sum(steps for _, steps in job.config.ladder)
 
+        def listener(event: StepEvent) -> None:
+            if progress is not None:
+                progress(self.name, event.step, total)
 
-#: One network per distinct network options, per process: loaded once per worker.
-_RUNNERS: dict[tuple[Any, ...], StyleTransfer] = {}
+        ran = _paint(job, stop, listener, self.kernels)
+        ran.resumed = resumed
+        return ran
 
+    def ray_inputs(self) -> tuple[bytes, bytes]:
+        """The photo's and the painting's bytes (a cluster's machines have no shared disk)."""
+        return self.job.content.read_bytes(), self.job.style.read_bytes()
 
-#: The kernel plan of the task being painted in this process (see :func:`_shared_plan`).
-_PLAN: dict[str, KernelPlan | None] = {"current": None}
-
-
-def _runner(config: Config) -> StyleTransfer:
-    plan = _PLAN["current"]
-    key = (*(repr(getattr(config, f)) for f in _NETWORK_FIELDS), repr(plan))
-    if key not in _RUNNERS:
-        _RUNNERS[key] = StyleTransfer(config, kernels=plan)
-    return _RUNNERS[key]
-
-
-def _shared_plan(config: Config, threads: int | None) -> KernelPlan:
-    """The kernels every worker of a batch runs, chosen once by the driver for the threads
-    each worker runs (``threads``; None: this process's): a plan measured on another thread
-    count could differ (timings near a tie), and one plan for all workers keeps their pixels
-    the same."""
-    device = resolve_device(config.device)
-    return choose_kernels(device, config.precision, config.convolution, threads=threads)
-
-
-def _reason(exc: BaseException) -> str:
-    """The one line a failed job is reported with: the message ``stylize`` prints after
-    ``painterly: error:`` (or the error's kind when it has none)."""
-    text = " ".join(str(exc).split())
-    known = (ValueError, OSError, MemoryError, RuntimeError)
-    if isinstance(exc, known) and text:
-        return text
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    def paint_remote(self, content: bytes, style: bytes) -> Ran:
+        """A Ray task: paint from the inputs' bytes in a private folder, send the PNG back."""
+        bj = self.job
+        with tempfile.TemporaryDirectory(prefix="painterly-") as tmp:
+            folder = Path(tmp)
+            c_path, s_path = folder / f"c{bj.content.suffix}", folder / f"s{bj.style.suffix}"
+            c_path.write_bytes(content)
+            s_path.write_bytes(style)
+            out = folder / "out" / bj.output.name
+            config = bj.config.replace(threads=self.threads)
+            job = Job(config, c_path, [s_path], out, checkpoint_every=None)
+            for role, path in (("content", bj.content), ("style", bj.style)):
+                job.describe_input(role, name=path.name, path=str(path))
+            ran = _paint(job, StopRequest(), None, self.kernels)
+            if ran.state == "done":
+                ran.picture = out.read_bytes()
+            elif ran.error:
+                ran.error = ran.error.replace(str(c_path), str(bj.content))
+                ran.error = ran.error.replace(str(s_path), str(bj.style))
+        return ran
 
 
 def _make_job(task: _Task, stop: StopRequest) -> tuple[Job, bool]:
@@ -468,203 +459,27 @@ def _make_job(task: _Task, stop: StopRequest) -> tuple[Job, bool]:
 
 
 def _paint(
-    job: Job, stop: StopRequest, listener: Callable[[StepEvent], object] | None
-) -> tuple[_Ran, Job]:
+    job: Job,
+    stop: StopRequest,
+    listener: Callable[[StepEvent], object] | None,
+    plan: KernelPlan | None,
+) -> Ran:
     """Check and run one Job with the job runner; any error fails this job alone."""
     started = time.perf_counter()
     try:
         job.check_files()
-        runner = _runner(job.config)
+        runner = runner_for(job.config, plan)
         job.check_memory(runner)
         outcome = job.run(runner, listener)
     except TransferInterrupted:
         raise  # a second Ctrl-C: stop the whole batch at once
     except TurnStoppedError:
-        return _Ran("stopped", None, time.perf_counter() - started), job
+        return Ran("stopped", None, time.perf_counter() - started)
     except Exception as exc:
-        return _Ran("failed", _reason(exc), time.perf_counter() - started), job
+        return Ran("failed", reason(exc), time.perf_counter() - started)
     state: State = "stopped" if outcome.stopped else "done"
-    ran = _Ran(state, None, time.perf_counter() - started, steps=outcome.result.steps)
+    ran = Ran(state, None, time.perf_counter() - started, steps=outcome.result.steps)
     ran.warnings = list(outcome.warnings)
-    return ran, job
-
-
-def _paint_task(task: _Task, stop: StopRequest, progress: Progress | None) -> _Ran:
-    """Paint one task in this process (serially, or inside a local worker)."""
-    try:
-        job, resumed = _make_job(task, stop)
-    except (ConfigError, JobError) as exc:
-        return _Ran("failed", _reason(exc), 0.0)
-    total = sum(steps for _, steps in job.config.ladder)
-    name = task.job.name
-
-    def listener(event: StepEvent) -> None:
-        if progress is not None:
-            progress(name, event.step, total)
-
-    _PLAN["current"] = task.kernels
-    ran, _ = _paint(job, stop, listener)
-    ran.resumed = resumed
-    return ran
-
-
-# --------------------------------------------------------------------------- local workers
-
-
-class _SharedStop(StopRequest):
-    """A worker's stop request: set when the parent sets the shared event."""
-
-    def __init__(self, event: Any) -> None:
-        super().__init__()
-        self._shared = event
-
-    @property
-    def requested(self) -> bool:
-        return bool(self._shared.is_set()) or super().requested
-
-
-_WORKER: dict[str, Any] = {}
-
-
-def _init_worker(event: Any, steps: Any) -> None:
-    """A local worker's start: Ctrl-C is the parent's to handle (it sets the shared stop)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _WORKER["stop"] = _SharedStop(event)
-    _WORKER["steps"] = steps
-
-
-def _worker_paint(task: _Task) -> _Ran:
-    steps = _WORKER["steps"]
-
-    def progress(name: str, step: int, total: int) -> None:
-        steps.put((name, step, total))
-
-    return _paint_task(task, _WORKER["stop"], progress)
-
-
-def cpu_cores() -> int:
-    """The CPU cores this process may run on (its affinity where the OS says it)."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return max(1, os.cpu_count() or 1)
-
-
-def _drain(steps: Any, progress: Progress | None) -> None:
-    while True:
-        try:
-            name, step, total = steps.get_nowait()
-        except (queue.Empty, OSError, EOFError):
-            return
-        if progress is not None:
-            progress(name, step, total)
-
-
-def _run_pool(
-    tasks: list[_Task], workers: int, stop: StopRequest, progress: Progress | None
-) -> Iterator[tuple[_Task, _Ran]]:
-    """``workers`` spawned processes, each painting one job at a time with its own network."""
-    context = multiprocessing.get_context("spawn")
-    event, steps = context.Event(), context.Queue()
-    with ProcessPoolExecutor(workers, context, _init_worker, (event, steps)) as pool:
-        futures: dict[Future[_Ran], _Task] = {pool.submit(_worker_paint, t): t for t in tasks}
-        pending = set(futures)
-        while pending:
-            done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-            if stop.requested and not event.is_set():
-                event.set()
-                for f in pending:
-                    f.cancel()  # those not started yet
-            _drain(steps, progress)
-            for f in done:
-                if f.cancelled():
-                    continue
-                try:
-                    ran = f.result()
-                except BrokenProcessPool as exc:
-                    ran = _Ran("failed", f"a worker process died: {_reason(exc)}", 0.0)
-                yield futures[f], ran
-        _drain(steps, progress)
-
-
-# --------------------------------------------------------------------------- Ray
-
-
-def _ray_paint(task: _Task, content: bytes, style: bytes) -> _Ran:
-    """A Ray task: paint from the inputs' bytes in a private folder, send the PNG back."""
-    bj = task.job
-    with tempfile.TemporaryDirectory(prefix="painterly-") as tmp:
-        folder = Path(tmp)
-        c_path, s_path = folder / f"c{bj.content.suffix}", folder / f"s{bj.style.suffix}"
-        c_path.write_bytes(content)
-        s_path.write_bytes(style)
-        out = folder / "out" / bj.output.name
-        config = bj.config.replace(threads=task.threads)
-        job = Job(config, c_path, [s_path], out, checkpoint_every=None)
-        for role, path in (("content", bj.content), ("style", bj.style)):
-            job.describe_input(role, name=path.name, path=str(path))
-        _PLAN["current"] = task.kernels
-        ran, _ = _paint(job, StopRequest(), None)
-        if ran.state == "done":
-            ran.picture = out.read_bytes()
-        elif ran.error:
-            ran.error = ran.error.replace(str(c_path), str(bj.content))
-            ran.error = ran.error.replace(str(s_path), str(bj.style))
-    return ran
-
-
-def _ray_resources(config: Config, threads: int) -> dict[str, Any]:
-    gpus = 1 if config.device.startswith("cuda") else 0
-    return {"num_cpus": threads, "num_gpus": gpus, "max_retries": 1}
-
-
-def _run_ray(
-    tasks: list[_Task], address: str | None, stop: StopRequest
-) -> Iterator[tuple[_Task, _Ran]]:
-    """Each task a Ray task declaring its CPUs (and a GPU for a CUDA device), retried once if
-    its worker dies; the inputs go as bytes, the picture comes back as PNG bytes."""
-    if not address:
-        # A cluster of this machine alone listens on loopback only: Ray then takes 127.0.0.1
-        # as the node's address (the variable's name speaks of Windows/macOS, where that is
-        # Ray's default), instead of the machine's network address.
-        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-    import ray  # the optional extra: painterly[ray]
-
-    started_here = not ray.is_initialized()
-    if started_here:
-        ray.init(address=address or None, log_to_driver=False, include_dashboard=False)
-    remote = ray.remote(_ray_paint)
-    refs: dict[Any, _Task] = {}
-    try:
-        for t in tasks:
-            try:
-                data = t.job.content.read_bytes(), t.job.style.read_bytes()
-            except OSError as exc:
-                yield t, _Ran("failed", f"{exc.filename}: cannot read ({exc.strerror})", 0.0)
-                continue
-            options = _ray_resources(t.job.config, t.threads or 1)
-            refs[remote.options(**options).remote(t, *data)] = t
-        pending, cancelled = list(refs), False
-        while pending:
-            if stop.requested and not cancelled:
-                cancelled = True
-                for ref in pending:
-                    ray.cancel(ref)
-            done, pending = ray.wait(pending, num_returns=1, timeout=0.2)
-            for ref in done:
-                yield refs[ref], _ray_result(ray, ref)
-    finally:
-        if started_here:
-            ray.shutdown()
-
-
-def _ray_result(ray: Any, ref: Any) -> _Ran:
-    try:
-        ran: _Ran = ray.get(ref)
-    except ray.exceptions.TaskCancelledError:
-        return _Ran("stopped", "cancelled by the stop request", 0.0)
-    except ray.exceptions.RayError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        return _Ran("failed", f"the Ray task failed (retried once): {first}", 0.0)
     return ran
 
 
@@ -702,51 +517,22 @@ def run_jobs(
     stop = stop or StopRequest()
     manifest = Manifest(out_dir)
     tasks = []
-    threads_each = max(1, cpu_cores() // max(1, workers))
     for bj in jobs:
         if manifest.is_done(bj):
             yield BatchResult(bj, "skipped", bj.output)
             continue
-        threads = bj.config.threads or _default_threads(workers, ray, threads_each)
+        threads = bj.config.threads or default_threads(workers, ray)
         resume = checkpoint_path(bj.output).is_file() and ray is None
         # A cluster's machines choose their own kernels; on this machine all share one plan.
-        plan = None if isinstance(ray, str) and ray else _shared_plan(bj.config, threads)
+        plan = None if isinstance(ray, str) and ray else shared_plan(bj.config, threads)
         tasks.append(_Task(bj, threads, checkpoint_every, resume, plan))
-    for task, ran in _schedule(tasks, workers, ray, stop, progress):
+    for task, ran in schedule(tasks, workers, ray, stop, progress):
         result = _result(task, ran)
         manifest.write(result)
         yield result
 
 
-def _default_threads(workers: int, ray: str | bool | None, each: int) -> int | None:
-    """torch threads per job: 1 per Ray task (its CPUs), cores // workers for local workers,
-    torch's own default in this process."""
-    if ray is not None and ray is not False:
-        return 1
-    return each if workers > 1 else None
-
-
-def _schedule(
-    tasks: list[_Task],
-    workers: int,
-    ray: str | bool | None,
-    stop: StopRequest,
-    progress: Progress | None,
-) -> Iterator[tuple[_Task, _Ran]]:
-    if not tasks:
-        return
-    if ray is not None and ray is not False:
-        yield from _run_ray(tasks, ray if isinstance(ray, str) else None, stop)
-    elif workers > 1:
-        yield from _run_pool(tasks, workers, stop, progress)
-    else:
-        for task in tasks:
-            if stop.requested:
-                return
-            yield task, _paint_task(task, stop, progress)
-
-
-def _result(task: _Task, ran: _Ran) -> BatchResult:
+def _result(task: _Task, ran: Ran) -> BatchResult:
     """The BatchResult of a task; a Ray task's picture is written here, by the driver."""
     bj = task.job
     output: Path | None = bj.output if ran.state in ("done", "stopped") else None
@@ -755,16 +541,9 @@ def _result(task: _Task, ran: _Ran) -> BatchResult:
         atomic_write(bj.output, lambda f: f.write(picture))
     elif output is not None and not output.is_file():
         output = None
+    threads = task.threads or process_threads()
     return BatchResult(
-        bj,
-        ran.state,
-        output,
-        ran.error,
-        ran.seconds,
-        ran.resumed,
-        ran.steps,
-        ran.warnings,
-        task.threads or default_threads(),
+        bj, ran.state, output, ran.error, ran.seconds, ran.resumed, ran.steps, ran.warnings, threads
     )
 
 
