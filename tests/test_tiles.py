@@ -21,6 +21,7 @@ from painterly.config import ConfigError
 from painterly.images import resize_longest
 from painterly.layers import LAYER_NAMES, layer_stride, receptive_margin, tile_halo
 from painterly.objective import LossNetwork, Objective, TemporalTarget
+from painterly.vgg import feature_size
 
 from .conftest import CONTENT, STYLE
 
@@ -28,7 +29,7 @@ SHALLOW = ("relu1_1", "relu2_1", "relu3_1")
 
 
 def _runner(**options: Any) -> StyleTransfer:
-    options = {"edge_margin": 0, **options}  # tiles are exact against the margin-free whole
+    """fp32 direct, with the default edge margin (4 px) unless ``options`` say otherwise."""
     return StyleTransfer(Config(precision="fp32", convolution="direct", seed=0, **options))
 
 
@@ -103,6 +104,28 @@ def test_tiles_partition_every_layer_and_start_on_the_pooling_grid() -> None:
         assert bool((owned == 1).all()), name
 
 
+@pytest.mark.parametrize("margin", [4, 20])
+def test_with_an_edge_margin_the_tiles_partition_the_maps_the_loss_sees(margin: int) -> None:
+    """The padded picture's tiles own every position of each layer's cropped map
+    (feature_size) once, and none of the positions the margin's crop drops."""
+    layers = ["relu1_1", "relu2_1", "relu3_1", "relu5_1"]
+    height, width = 203, 150
+    grid = tiles.tile_grid(height, width, 64, layers, margin)
+    assert grid[0].picture == (height + 2 * margin, width + 2 * margin)
+    for name in layers:
+        s = layer_stride(name)
+        size = feature_size(height, width, margin, s)
+        owned = torch.zeros(size, dtype=torch.int64)
+        for t in grid:
+            rows, cols = t.owned(s, local=False)
+            assert 0 <= rows.start <= rows.stop <= size[0] and 0 <= cols.stop <= size[1]
+            owned[rows, cols] += 1
+            local = t.owned(s)
+            assert (local[0].stop - local[0].start, local[1].stop - local[1].start) == (
+                rows.stop - rows.start, cols.stop - cols.start)  # fmt: skip
+        assert bool((owned == 1).all()), name
+
+
 @pytest.mark.parametrize(
     "options, masked",
     [
@@ -120,12 +143,31 @@ def test_tiled_loss_and_gradient_equal_the_whole_pictures(
     args = (net, cfg, pictures["content"], pictures["styles"], masks, blend)
     whole = Objective.at_scale(*args)
     tiled = tiles.TiledObjective(net, cfg, *tiles.tiled_targets(*args, tile=64), tile=64)
-    assert len(tiles.tile_grid(85, 128, 64, tiles.loss_layers(net))) == 4
+    assert net.margin == 4  # the default edge margin: the padded 93 × 136 px in 2 × 3 tiles
+    assert len(tiles.tile_grid(85, 128, 64, tiles.loss_layers(net), net.margin)) == 6
     term, grad = _compare(whole, tiled, pictures["start"])
     assert term < 2e-6 and grad < 2e-6, (term, grad)
     if masked:  # without gradients: pass 1 alone
         start = pictures["start"]
         assert tiled.value(start) == pytest.approx(whole.value(start), rel=1e-6)
+
+
+def test_tiles_are_exact_with_any_edge_margin(pictures: dict[str, Any]) -> None:
+    """A margin wider than relu1_1–relu3_1's strides (20 px: 20, 10, 5 positions cropped),
+    shallow layers so that the tiles cut well inside the picture: the tiled loss and gradient
+    are the whole picture's with that margin, and measurably not the whole picture's without
+    one (so the margin is really there)."""
+    layers = {"style_layers": SHALLOW, "content_layers": ("relu3_1",)}
+    net = _runner(edge_margin=20, **layers).network
+    cfg = Config(precision="fp32", edge_margin=20, **layers)
+    args = (net, cfg, pictures["content"], pictures["styles"], pictures["masks"], None)
+    tiled = tiles.TiledObjective(net, cfg, *tiles.tiled_targets(*args, tile=32), tile=32)
+    term, grad = _compare(Objective.at_scale(*args), tiled, pictures["start"])
+    assert term < 2e-6 and grad < 2e-6, (term, grad)
+    bare = _runner(edge_margin=0, **layers).network
+    plain = Objective.at_scale(bare, cfg.replace(edge_margin=0), *args[2:])
+    term, grad = _compare(plain, tiled, pictures["start"])
+    assert term > 1e-3 and grad > 1e-2, (term, grad)
 
 
 def test_a_video_frames_temporal_term_is_tiled_exactly_too(
@@ -206,9 +248,10 @@ def test_the_memory_guard_tiles_a_run_that_does_not_fit_whole(
     # forced: the tiled estimate, whatever the memory
     _, forced = memory.check_memory(cfg.replace(tile=512), "fp32", (4000, 3000), None)
     assert forced.tile == 512 and forced.need < whole
-    # too little even for tiles: refused as before, naming a size that fits whole
+    # too little even for tiles (the whole-picture vectors: 22 of L-BFGS's at the top scale's
+    # 10 steps, 3.1 GiB, and the images): refused as before, naming a size that fits whole
     with pytest.raises(memory.NotEnoughMemoryError, match="--size"):
-        memory.check_memory(cfg, "fp32", (4000, 3000), 6 * 2**30)
+        memory.check_memory(cfg, "fp32", (4000, 3000), 5 * 2**30)
 
     # the job runner sets the tile on its config; lower scales stay whole
     monkeypatch.setattr(job, "available_memory", lambda *device: have)
@@ -219,6 +262,23 @@ def test_the_memory_guard_tiles_a_run_that_does_not_fit_whole(
     assert tile == check.tile and paint.config.size == 4096
     assert tiles.needs_tiles(paint.config, 3072, 4096)
     assert not tiles.needs_tiles(paint.config, tile * 3 // 4, tile)
+
+
+def test_the_memory_estimate_counts_the_pairs_the_top_scale_can_hold() -> None:
+    """L-BFGS adds one pair per step after the first: a 10-step top scale holds 9 of a 20-pair
+    history (22 vectors with direction, gradients, line-search start), 3 steps hold 2."""
+    pixels, vector = 3072 * 4096, 3072 * 4096 * 3 * 4
+    cfg = Config(size=4096)
+    assert cfg.ladder[-1][1] == 10
+
+    def peak(c: Config) -> int:
+        return memory.estimate_tiled_peak(c, 3072, 4096, "fp32", 1024)
+
+    assert peak(cfg.replace(lbfgs_history=9)) == peak(cfg)  # 9 pairs either way
+    assert peak(cfg) - peak(cfg.replace(lbfgs_history=5)) == 2 * 4 * vector
+    short = cfg.replace(scales=1, iterations=3)
+    assert peak(cfg) - peak(short) == 2 * (9 - 2) * vector
+    assert peak(cfg.replace(optimizer="adam", line_search=False)) < peak(short) + pixels * 12
 
 
 def test_the_histogram_loss_is_never_tiled() -> None:

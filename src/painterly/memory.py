@@ -58,7 +58,8 @@ def estimate_peak_memory(config: Config, height: int, width: int, precision: str
     """Estimated peak memory in bytes of a run whose final scale is ``height`` × ``width`` px.
 
     The largest scale dominates: activations (bf16 or fp32) plus the optimiser's state, which
-    for L-BFGS is 2·history vectors of the image's size (float32) and for Adam 2.
+    for L-BFGS is up to 2·history vectors of the image's size (float32, :func:`_vectors`) and
+    for Adam 2.
     """
     pixels = height * width
     vectors = _vectors(config)
@@ -67,9 +68,18 @@ def estimate_peak_memory(config: Config, height: int, width: int, precision: str
 
 
 def _vectors(config: Config) -> int:
-    """Image-sized float32 vectors (of 3 channels) the optimiser keeps: L-BFGS 2·history + 4,
-    Adam 6."""
-    return 2 * config.lbfgs_history + 4 if config.optimizer == "lbfgs" else 6
+    """Image-sized float32 vectors (of 3 channels) the optimiser keeps at the top scale.
+
+    L-BFGS (torch's, one iteration per step, a new optimiser per scale) adds one pair (s, y)
+    per step after the first, at most ``lbfgs_history`` pairs: 2·min(history, steps − 1) pairs
+    of the top scale's steps, + 4 (direction, previous and current gradient, the line search's
+    start). The default ladder's top scale has 10 steps, so its 20-pair history holds 9 pairs
+    (22 vectors, not 44: 3.1 GiB at 4096 × 3072 px, not 6.2). Adam: 6.
+    """
+    if config.optimizer != "lbfgs":
+        return 6
+    steps = config.ladder[-1][1]
+    return 2 * min(config.lbfgs_history, max(steps - 1, 0)) + 4
 
 
 def estimate_tiled_peak(config: Config, height: int, width: int, precision: str, tile: int) -> int:

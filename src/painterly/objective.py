@@ -35,6 +35,8 @@ import torch.nn.functional as F
 
 from . import losses
 from .config import Config
+from .layers import layer_stride
+from .vgg import crop_margin, margin_used, reflect_pad
 
 __all__ = [
     "DEFAULT_TERMS",
@@ -87,17 +89,28 @@ class LossNetwork:
     """The frozen network and the layers the loss reads.
 
     Attributes:
-        features: see :data:`Features`. tile_features: the same without the edge margin.
+        network: the network without any edge margin (see :data:`Features`).
         content_layers: the layers of L_content (canonical names, e.g. ``"relu4_2"``).
         style_weights: ``{layer: w_l}``, the layers of L_style and their weights.
+        margin: the edge margin (px, ``--edge-margin``) :meth:`features` pads with.
     """
 
-    features: Features
+    network: Features
     content_layers: list[str]
     style_weights: dict[str, float]
-    #: The features without the edge margin (``--edge-margin``), for the tiles of
-    #: :mod:`painterly.tiles` (their halos are real pixels); ``None``: :attr:`features`.
-    tile_features: Features | None = None
+    margin: int = 0
+
+    def features(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The features the loss reads (:data:`Features`) of ``image`` (1, 3, H, W): the
+        network on the image reflection-padded by :attr:`margin` px
+        (:func:`painterly.vgg.reflect_pad`), each map cropped back to the image's own
+        positions (:func:`painterly.vgg.crop_margin`). The tiles of :mod:`painterly.tiles`
+        pad the whole picture the same way and run :attr:`network` on its tiles."""
+        used = margin_used(image.shape[-2], image.shape[-1], self.margin)
+        feats = self.network(reflect_pad(image, used))
+        if not used:
+            return feats
+        return {n: crop_margin(f, used, layer_stride(n)) for n, f in feats.items()}
 
 
 def content_targets(features: dict[str, torch.Tensor], layers: Sequence[str]) -> ContentTargets:

@@ -11,7 +11,11 @@ variation is cheap and evaluated on the whole image.
 Each :class:`Tile` *owns* a block of the picture (origins on multiples of the deepest layer's
 stride, so that the pooling windows of the tile are the whole picture's) and reads an input
 *halo* around it of the deepest layer's receptive margin (:func:`painterly.layers.tile_halo`:
-80 px for ``relu5_1``), so that its owned features are exactly the whole picture's. One
+80 px for ``relu5_1``), so that its owned features are exactly the whole picture's. With an
+edge margin (``--edge-margin``, :meth:`painterly.objective.LossNetwork.features`) the whole
+picture is reflection-padded once and the padded picture is cut into tiles, the network run on
+them without a margin; the positions the whole picture's loss crops off (those in the padding)
+belong to no tile, and the padding's adjoint takes the gradient back to the image. One
 evaluation (:class:`TiledObjective`) then runs
 
 1. pass 1: each tile forward without gradients, summing each layer's statistics and the
@@ -56,6 +60,7 @@ from .objective import (
     temporal_term,
     tv_term,
 )
+from .vgg import feature_size, margin_cut, margin_used, reflect_pad
 
 __all__ = [
     "Tile",
@@ -75,33 +80,46 @@ _Kept = tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, list["Stats"]]]
 
 @dataclass(frozen=True)
 class Tile:
-    """A block of the picture owned by one tile, and the input it reads.
+    """A block of the (padded) picture owned by one tile, and the input it reads.
+
+    Coordinates are those of the picture reflection-padded by the edge margin (the image
+    itself without one), whose whole feature maps the network sees.
 
     Attributes:
         rows, cols: the owned pixels [start, stop) (starts on multiples of ``stride``).
         crop_rows, crop_cols: the input read, the owned block plus the halo, clipped to the
             picture (starts on multiples of ``stride``).
+        picture: the padded picture's (height, width) in px.
+        margin: the edge margin (px) it was padded by; the features of its outer
+            :func:`painterly.vgg.margin_cut` positions are no one's (the loss crops them).
     """
 
     rows: tuple[int, int]
     cols: tuple[int, int]
     crop_rows: tuple[int, int]
     crop_cols: tuple[int, int]
+    picture: tuple[int, int]
+    margin: int = 0
 
     def crop(self, image: torch.Tensor) -> torch.Tensor:
-        """The tile's input: ``image`` (…, H, W) cut to the crop."""
+        """The tile's input: the padded picture ``image`` (…, H, W) cut to the crop."""
         (r0, r1), (c0, c1) = self.crop_rows, self.crop_cols
         return image[..., r0:r1, c0:c1]
 
     def owned(self, stride: int, local: bool = True) -> tuple[slice, slice]:
         """The owned positions of a layer of ``stride``: in the crop's feature map (``local``)
-        or in the whole picture's. Positions m with block [s m, s m + s) in the owned pixels."""
-        shift_r = self.crop_rows[0] if local else 0
-        shift_c = self.crop_cols[0] if local else 0
-        (r0, r1), (c0, c1) = self.rows, self.cols
-        rows = slice((r0 - shift_r) // stride, (r1 - shift_r) // stride)
-        cols = slice((c0 - shift_c) // stride, (c1 - shift_c) // stride)
-        return rows, cols
+        or in the whole picture's as the loss sees it (the padded map less its margin cut).
+        Positions m with block [s m, s m + s) in the owned pixels, outside the cut."""
+        out = []
+        owned, crops = (self.rows, self.cols), (self.crop_rows, self.crop_cols)
+        sides = zip(owned, crops, self.picture, strict=True)
+        for (start, stop), (crop_start, _), length in sides:
+            n = length // stride
+            cut = margin_cut(n, self.margin, stride)
+            low, high = max(start // stride, cut), min(stop // stride, n - cut)
+            shift = crop_start // stride if local else cut
+            out.append(slice(low - shift, max(low, high) - shift))
+        return out[0], out[1]
 
 
 def _spans(length: int, side: int, halo: int) -> list[tuple[tuple[int, int], tuple[int, int]]]:
@@ -113,22 +131,27 @@ def _spans(length: int, side: int, halo: int) -> list[tuple[tuple[int, int], tup
     return out
 
 
-def tile_grid(height: int, width: int, tile: int, layers: Sequence[str]) -> list[Tile]:
-    """The tiles of a ``height`` × ``width`` px picture: owned blocks of ``tile`` px (rounded
-    down to a multiple of the deepest stride of ``layers``, at least one stride) that
-    partition it, each with the halo of :func:`painterly.layers.tile_halo`.
+def tile_grid(
+    height: int, width: int, tile: int, layers: Sequence[str], margin: int = 0
+) -> list[Tile]:
+    """The tiles of a ``height`` × ``width`` px picture reflection-padded by the edge ``margin``
+    (px, as :func:`painterly.vgg.reflect_pad` pads it; 0: none): owned blocks of ``tile`` px
+    (rounded down to a multiple of the deepest stride of ``layers``, at least one stride) that
+    partition the padded picture, each with the halo of :func:`painterly.layers.tile_halo`.
 
     The last row and column of blocks are shorter; the positions of a layer of stride s are
-    owned by the block holding their s × s pixels, so every position of every layer (whose
-    map has ⌊H / s⌋ rows) belongs to exactly one tile.
+    owned by the block holding their s × s pixels, so every position of every layer's map as
+    the loss sees it (:func:`painterly.vgg.feature_size`) belongs to exactly one tile.
     """
     stride = max(layer_stride(n) for n in layers)
     side = max(stride, tile // stride * stride)
     halo = tile_halo(layers)
+    used = margin_used(height, width, margin)
+    picture = (height + 2 * used, width + 2 * used)
     return [
-        Tile(rows, cols, crop_rows, crop_cols)
-        for rows, crop_rows in _spans(height, side, halo)
-        for cols, crop_cols in _spans(width, side, halo)
+        Tile(rows, cols, crop_rows, crop_cols, picture, used)
+        for rows, crop_rows in _spans(picture[0], side, halo)
+        for cols, crop_cols in _spans(picture[1], side, halo)
     ]
 
 
@@ -146,10 +169,9 @@ def needs_tiles(config: Config, height: int, width: int) -> bool:
 def _owned_features(
     net: LossNetwork, crop: torch.Tensor, tile: Tile, layers: Sequence[str]
 ) -> dict[str, torch.Tensor]:
-    """The tile's owned features (1, N_l, h_l, w_l) of every layer, from its input ``crop``."""
-    # Without the edge margin: a tile's halo is real pixels (a scale in tiles is exact against
-    # the whole picture's objective with --edge-margin 0).
-    feats = (net.tile_features or net.features)(crop)
+    """The tile's owned features (1, N_l, h_l, w_l) of every layer, from its input ``crop`` of
+    the padded picture (the network without a margin: the picture was padded once)."""
+    feats = net.network(crop)
     out = {}
     for name in layers:
         rows, cols = tile.owned(layer_stride(name))
@@ -251,13 +273,16 @@ class TiledObjective(Objective):
         self.layers = loss_layers(net)
 
     def _scales(self, height: int, width: int) -> dict[str, list[float]]:
-        """Per style layer and region: Σ T² over the layer (M = H_l W_l without a mask)."""
+        """Per style layer and region: Σ T² over the layer (M = H_l W_l without a mask), summed
+        in float64 as :func:`_region_stats` weighs: W2's weights T² / Σ T² must sum to 1 to
+        float64 rounding, or Σ w f fᵀ − μ μᵀ is not positive semi-definite (a float32 sum
+        was 1.4e-7 off for a mask area-resized to 9 × 15, and Cholesky failed)."""
         out = {}
         for name in self.net.style_weights:
-            stride = layer_stride(name)
-            m = (height // stride) * (width // stride)
+            h, w = feature_size(height, width, self.net.margin, layer_stride(name))
+            m = h * w
             out[name] = [
-                float(m) if t.mask is None else float(t.mask.float().square().sum())
+                float(m) if t.mask is None else float(t.mask.double().square().sum())
                 for t in self.style_targets[name]
             ]
         return out
@@ -328,8 +353,8 @@ class TiledObjective(Objective):
             terms[f"content/{name}"] = content[name] * factor
         terms["content"] = _sum([terms[f"content/{n}"] for n in self.net.content_layers], x)
         for name, weight in self.net.style_weights.items():
-            stride = layer_stride(name)
-            m = (height // stride) * (width // stride)
+            h, w = feature_size(height, width, self.net.margin, layer_stride(name))
+            m = h * w
             e_l = [
                 _region_loss(s, t, (s[0].shape[0], m), cfg, scale)
                 for s, t, scale in zip(
@@ -390,9 +415,12 @@ class TiledObjective(Objective):
         """The terms of ``x`` (1, 3, H, W) in [0, 1], detached, and with ``gradient`` the
         gradient of ``"total"`` with respect to x (float32, x's shape), else None."""
         height, width = x.shape[-2:]
-        grid = tile_grid(height, width, self.tile, self.layers)
+        grid = tile_grid(height, width, self.tile, self.layers, self.net.margin)
         scales = self._scales(height, width)
-        content, stats, kept = self._pass_one(x, grid, scales, keep=gradient)
+        source = x.detach().requires_grad_(gradient)
+        with torch.set_grad_enabled(gradient):  # the edge margin, once for the whole picture
+            padded = reflect_pad(source, self.net.margin)
+        content, stats, kept = self._pass_one(padded.detach(), grid, scales, keep=gradient)
         holder = [kept] if kept is not None else []
         del kept
         if not gradient:
@@ -414,7 +442,9 @@ class TiledObjective(Objective):
             torch.zeros_like(s) if g is None else g for g, s in zip(found, flat, strict=False)
         )
         per = {n: [[next(slopes) for _ in r] for r in rs] for n, rs in leaves.items()}
-        grad = self._pass_two(x, grid, scales, per, holder)
+        grad = self._pass_two(padded.detach(), grid, scales, per, holder)
+        if padded is not source:  # the padding's adjoint: its pixels' gradients onto theirs
+            (grad,) = torch.autograd.grad(padded, source, grad)
         if found[-1] is not None:
             grad += found[-1].float()
         return {k: v.detach() for k, v in terms.items()}, grad
@@ -445,8 +475,9 @@ def _stat_sums(
     layers = loss_layers(net)
     sums: dict[str, list[torch.Tensor]] = {}
     height, width = image.shape[-2:]
-    for t in tile_grid(height, width, tile, layers):
-        owned = _owned_features(net, t.crop(image), t, layers)
+    padded = reflect_pad(image, net.margin)
+    for t in tile_grid(height, width, tile, layers, net.margin):
+        owned = _owned_features(net, t.crop(padded), t, layers)
         for name in net.style_weights:
             f = owned[name]
             if style_loss == "gram":
@@ -467,13 +498,14 @@ def _content_features(net: LossNetwork, image: torch.Tensor, tile: int) -> Conte
     layers = loss_layers(net)
     out: ContentTargets = {}
     height, width = image.shape[-2:]
-    for t in tile_grid(height, width, tile, layers):
-        owned = _owned_features(net, t.crop(image), t, layers)
+    padded = reflect_pad(image, net.margin)
+    for t in tile_grid(height, width, tile, layers, net.margin):
+        owned = _owned_features(net, t.crop(padded), t, layers)
         for name in net.content_layers:
             stride = layer_stride(name)
             if name not in out:
-                shape = (1, owned[name].shape[1], height // stride, width // stride)
-                out[name] = torch.zeros(shape, device=image.device)
+                size = feature_size(height, width, net.margin, stride)
+                out[name] = torch.zeros((1, owned[name].shape[1], *size), device=image.device)
             rows, cols = t.owned(stride, False)
             out[name][..., rows, cols] = owned[name].float()
     return out
@@ -520,8 +552,9 @@ def tiled_targets(
         a_targets: StyleTargets = {}
         for name in net.style_weights:
             stride = layer_stride(name)
-            counts = [(s.shape[-2] // stride) * (s.shape[-1] // stride) for s in styles]
-            size = (height // stride, width // stride)
+            sides = [s.shape[-2:] for s in styles]
+            counts = [h * w for h, w in (feature_size(a, b, net.margin, stride) for a, b in sides)]
+            size = feature_size(height, width, net.margin, stride)
             per_style = [s[name] for s in sums]
             a_targets[name] = _layer_targets(config, per_style, counts, size, on_device, weights)
     return p_targets, a_targets

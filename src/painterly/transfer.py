@@ -193,10 +193,7 @@ class StyleTransfer:
         return self.config.threads or default_threads()
 
     def _features(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
-        features: dict[str, torch.Tensor] = self.vgg(image, self.layers)
-        return features
-
-    def _tile_features(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The network without the edge margin (the loss network pads, see `network`)."""
         features: dict[str, torch.Tensor] = self.vgg(image, self.layers, margin=0)
         return features
 
@@ -204,7 +201,7 @@ class StyleTransfer:
     def network(self) -> LossNetwork:
         """The network as the objective sees it: features by layer, and the loss's layers."""
         return LossNetwork(
-            self._features, self.content_layers, self.style_weights, self._tile_features
+            self._features, self.content_layers, self.style_weights, self.config.edge_margin
         )
 
     def targets(

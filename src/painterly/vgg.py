@@ -25,7 +25,12 @@ __all__ = [
     "LAYER_ALIASES",
     "LAYER_NAMES",
     "VGG19Features",
+    "crop_margin",
+    "feature_size",
     "layer_stride",
+    "margin_cut",
+    "margin_used",
+    "reflect_pad",
     "resolve_layer",
 ]
 
@@ -62,12 +67,42 @@ class _GradientLayout(torch.autograd.Function):
 _gradient_layout: Callable[[torch.Tensor], torch.Tensor] = _GradientLayout.apply
 
 
-def _cropped(features: torch.Tensor, margin: int, stride: int) -> torch.Tensor:
-    """Features (B, C, H_l, W_l) of an image padded by ``margin`` px, without the ⌈margin /
-    stride⌉ positions along each side that lie (partly) in the padding; fewer where that would
-    leave none (relu5_1 of a 32 px side: 2 positions, padded by 4 px or not)."""
+def margin_used(height: int, width: int, margin: int) -> int:
+    """The reflection margin (px) an image of ``height`` × ``width`` px gets: ``margin``, or 0
+    when a side is not above it (reflection needs more pixels than it pads)."""
+    return margin if min(height, width) > margin else 0
+
+
+def margin_cut(length: int, margin: int, stride: int) -> int:
+    """How many positions of a feature map of ``length`` positions (of a layer of ``stride``,
+    of an image padded by ``margin`` px) the crop drops at each end: the ⌈margin / stride⌉ that
+    lie (partly) in the padding, fewer where that would leave none (relu5_1 of a 32 px side:
+    2 positions, padded by 4 px or not)."""
+    return max(0, min(-(-margin // stride), (length - 1) // 2))
+
+
+def feature_size(height: int, width: int, margin: int, stride: int) -> tuple[int, int]:
+    """(H_l, W_l), the feature map of a layer of ``stride`` that the loss sees of an image of
+    ``height`` × ``width`` px with an edge ``margin`` (px): the padded image's map less
+    :func:`margin_cut` at each end (H // stride without a margin)."""
+    used = margin_used(height, width, margin)
+    sizes = [(n + 2 * used) // stride for n in (height, width)]
+    h, w = (n - 2 * margin_cut(n, used, stride) for n in sizes)
+    return h, w
+
+
+def reflect_pad(image: torch.Tensor, margin: int) -> torch.Tensor:
+    """``image`` (B, C, H, W) reflection-padded by :func:`margin_used` px on every side
+    (itself when that is 0), in the autograd graph."""
+    used = margin_used(image.shape[-2], image.shape[-1], margin)
+    return F.pad(image, (used,) * 4, mode="reflect") if used else image
+
+
+def crop_margin(features: torch.Tensor, margin: int, stride: int) -> torch.Tensor:
+    """Features (B, C, H_l, W_l) of an image padded by ``margin`` px, without the
+    :func:`margin_cut` positions at each end of both sides."""
     h, w = features.shape[-2:]
-    ch, cw = (min(-(-margin // stride), (n - 1) // 2) for n in (h, w))
+    ch, cw = (margin_cut(n, margin, stride) for n in (h, w))
     return features[..., ch : h - ch, cw : w - cw]
 
 
@@ -242,7 +277,7 @@ class VGG19Features(nn.Module):
             image: RGB, shape (B, 3, H, W), values nominally in [0, 1] (not clamped here).
             layers: layer names (Caffe or Keras); the computation stops at the deepest one.
             margin: the reflection margin in px for this call (default :attr:`margin`; 0 for
-                the tiles of :mod:`painterly.tiles`, whose halos are real pixels).
+                the loss network, :class:`painterly.objective.LossNetwork`, which pads itself).
 
         Returns:
             ``{name as given: features (B, C_l, H_l, W_l)}``, where H_l = H / layer_stride.
@@ -266,13 +301,13 @@ class VGG19Features(nn.Module):
             wanted.setdefault(canonical, []).append(name)
         if not wanted:
             return {}
-        margin = self.margin if margin is None else margin
-        margin = margin if min(image.shape[-2:]) > margin else 0
-        if margin:
-            image = F.pad(image, (margin,) * 4, mode="reflect")
+        margin = margin_used(
+            image.shape[-2], image.shape[-1], self.margin if margin is None else margin
+        )
+        image = reflect_pad(image, margin)
         features = self._features(image, wanted)
         if margin:
-            features = {n: _cropped(f, margin, layer_stride(n)) for n, f in features.items()}
+            features = {n: crop_margin(f, margin, layer_stride(n)) for n, f in features.items()}
         return features
 
     def _features(
