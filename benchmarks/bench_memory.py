@@ -11,7 +11,7 @@ same sizes in every case), the resident memory (``VmRSS``) read after each. Patt
 Modes (what is done between jobs):
 
 - ``fixed``: painterly as it is (:func:`painterly.memory.release_memory` after every run:
-  glibc's ``malloc_trim(0)`` once the resident memory grew 32 MiB since the last trim);
+  glibc's ``malloc_trim(0)`` once the resident memory grew ``TRIM_ABOVE`` since the last trim);
 - ``always``: ``gc.collect()`` and ``malloc_trim(0)`` after every run (the first fix tried);
 - ``none``: that call removed (painterly before issue 16);
 - ``gc``: ``gc.collect()`` only; ``onednn0``: none, with ``ONEDNN_PRIMITIVE_CACHE_CAPACITY=0``;

@@ -193,6 +193,11 @@ class StyleTransfer:
         return self.config.threads or default_threads()
 
     def _features(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The features the loss reads of ``image`` (1, 3, H, W), edge margin included
+        (:meth:`LossNetwork.features`): what the targets are computed from."""
+        return self.network.features(image)
+
+    def _bare_features(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         """The network without the edge margin (the loss network pads, see `network`)."""
         features: dict[str, torch.Tensor] = self.vgg(image, self.layers, margin=0)
         return features
@@ -201,7 +206,7 @@ class StyleTransfer:
     def network(self) -> LossNetwork:
         """The network as the objective sees it: features by layer, and the loss's layers."""
         return LossNetwork(
-            self._features, self.content_layers, self.style_weights, self.config.edge_margin
+            self._bare_features, self.content_layers, self.style_weights, self.config.edge_margin
         )
 
     def targets(
