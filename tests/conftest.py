@@ -18,6 +18,24 @@ CONTENT = EXAMPLES / "content" / "chelsea_cat.jpg"
 STYLE = EXAMPLES / "style" / "starry_night.jpg"
 
 
+def pan_frames(frames: int, shift: int = 2, size: int = 64) -> list[torch.Tensor]:
+    """A bundled photo panned ``shift`` px per frame: ``frames`` windows of ``size`` × 48 px
+    sliding right, each (1, 3, 48, size) in [0, 1] (the video tests' synthetic clip)."""
+    wide = resize_longest(load_image(EXAMPLES / "content" / "tubingen.jpg"), size + shift * frames)
+    return [wide[..., :48, k * shift : k * shift + size].contiguous() for k in range(frames)]
+
+
+@pytest.fixture(scope="session")
+def local_ray() -> Iterator[object]:
+    """One local Ray cluster for the whole test session (batch's and video's Ray tests), on
+    loopback only (see painterly.workers): the tests' cluster uses no network address."""
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, log_to_driver=False, include_dashboard=False)
+    yield ray
+    ray.shutdown()
+
+
 @pytest.fixture(scope="session")
 def weights() -> VGGWeights:
     return load_weights("embedded")

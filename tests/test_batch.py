@@ -4,7 +4,6 @@ scheduler (serial, local workers, Ray) for the same seeds. Real weights, 64 px, 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -175,18 +174,6 @@ def test_one_and_two_workers_paint_the_same_pixels(photos: Path, tmp_path: Path)
         assert np.array_equal(
             _pixels(tmp_path / "one" / f"{name}.png"), _pixels(tmp_path / "two" / f"{name}.png")
         )
-
-
-@pytest.fixture(scope="module")
-def local_ray() -> Iterator[object]:
-    # One cluster for the session: only this module uses it, and its background processes are
-    # shut down after it rather than idling through the rest of the suite. On loopback only
-    # (see painterly.batch): the test's cluster uses no network address.
-    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-    ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, log_to_driver=False, include_dashboard=False)
-    yield ray
-    ray.shutdown()
 
 
 def test_ray_tasks_paint_the_same_pixels_and_the_driver_writes_them(

@@ -33,23 +33,17 @@ from painterly.recipe import read_recipe
 from painterly.transfer import StyleTransfer
 from painterly.video import FrameEvent, VideoOptions, VideoRun
 
-from .conftest import EXAMPLES, STYLE
+from .conftest import EXAMPLES, STYLE, pan_frames
 
 PHOTO = EXAMPLES / "content" / "tubingen.jpg"
 CONFIG = {"size": 64, "precision": "fp32", "convolution": "direct", "patience": None, "seed": 0}
 FIRST, LATER, FRAMES = 20, 10, 4
 
 
-def _pan(frames: int, shift: int = 2, size: int = 64) -> list[torch.Tensor]:
-    """A photo panned ``shift`` px per frame: 64 × 48 windows sliding right."""
-    wide = resize_longest(load_image(PHOTO), size + shift * frames)
-    return [wide[..., :48, k * shift : k * shift + size].contiguous() for k in range(frames)]
-
-
 @pytest.fixture(scope="module")
 def pan_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("pan")
-    for k, frame in enumerate(_pan(FRAMES)):
+    for k, frame in enumerate(pan_frames(FRAMES)):
         save_image(frame, folder / f"f{k + 1}.png")
     return folder
 
@@ -119,7 +113,7 @@ def test_the_weight_is_zero_at_disocclusions_motion_boundaries_and_outside() -> 
 
 
 def test_dis_flow_of_a_pan_and_the_warp_that_follows_it() -> None:
-    a, b = _pan(2, shift=3)
+    a, b = pan_frames(2, shift=3)
     flow = optical_flow(a, b)
     assert np.median(flow[8:40, 8:56, 0]) == pytest.approx(-3, abs=0.2)
     pair = frame_pair(a, b)
@@ -131,7 +125,7 @@ def test_dis_flow_of_a_pan_and_the_warp_that_follows_it() -> None:
 def test_the_objective_adds_the_temporal_term_only_where_the_flow_is_reliable(
     runner: StyleTransfer,
 ) -> None:
-    a, b = _pan(2)
+    a, b = pan_frames(2)
     config = Config(**CONFIG)  # type: ignore[arg-type]
     c, styles = scaled(config, b, [load_image(STYLE)], 64, runner.device)
     weight = torch.ones(1, 1, 48, 64)
@@ -271,7 +265,7 @@ def test_a_corrupt_video_and_an_unknown_output_are_one_message_each(
     assert "write the video as .mp4" in capsys.readouterr().err
     corrupt = tmp_path / "frames"
     corrupt.mkdir()
-    save_image(_pan(1)[0], corrupt / "f1.png")
+    save_image(pan_frames(1)[0], corrupt / "f1.png")
     (corrupt / "f2.png").write_bytes(b"not a png")
     with pytest.raises(VideoError, match="frame 2 of"):
         list(read_frames(open_clip(corrupt)))

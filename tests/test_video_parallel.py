@@ -6,9 +6,7 @@ convolutions for pixel equality across processes (as tests/test_batch.py's SAME)
 
 from __future__ import annotations
 
-import os
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,30 +15,24 @@ import torch
 from painterly import cli
 from painterly.checkpoint import checkpoint_path
 from painterly.config import Config
-from painterly.images import load_image, resize_longest, save_image
+from painterly.images import load_image, save_image
 from painterly.job import JobError, StopRequest
 from painterly.media import open_clip
 from painterly.recipe import read_recipe
 from painterly.transfer import StyleTransfer
 from painterly.video import Part, VideoOptions, VideoRun, plan_parts, run_videos
 
-from .conftest import EXAMPLES, STYLE
+from .conftest import STYLE, pan_frames
 
-PHOTO = EXAMPLES / "content" / "tubingen.jpg"
 SAME = {"size": 64, "precision": "fp32", "convolution": "direct", "threads": 1, "seed": 0}
 FIRST, LATER, FRAMES = 4, 3, 6
 CHUNKED = VideoOptions(frame_iterations=LATER, checkpoint_every=0, chunks=2, overlap=2)
 
 
-def _pan(frames: int, shift: int = 2, size: int = 64) -> list[torch.Tensor]:
-    wide = resize_longest(load_image(PHOTO), size + shift * frames)
-    return [wide[..., :48, k * shift : k * shift + size].contiguous() for k in range(frames)]
-
-
 @pytest.fixture(scope="module")
 def pan_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("pan")
-    for k, frame in enumerate(_pan(FRAMES)):
+    for k, frame in enumerate(pan_frames(FRAMES)):
         save_image(frame, folder / f"f{k + 1}.png")
     return folder
 
@@ -104,7 +96,7 @@ def test_two_local_workers_paint_the_frames_of_the_serial_chunked_run(
     same pool, give exactly the serial run's frames, and ``painterly video``'s for the other."""
     other = pan_folder.parent / "reversed"
     other.mkdir(exist_ok=True)
-    for k, frame in enumerate(reversed(_pan(2))):
+    for k, frame in enumerate(reversed(pan_frames(2))):
         save_image(frame, other / f"f{k + 1}.png")
     whole = VideoOptions(frame_iterations=LATER, checkpoint_every=0)
     alone = _video(other, tmp_path / "alone", whole)
@@ -166,16 +158,6 @@ def test_the_command_takes_several_inputs_into_a_folder(
     assert cli.main(["video", str(pan_folder), str(STYLE), "-o", str(out / "x.mp4"), "--size",
                      "64", "--chunks", "7", "-q"]) == 2  # fmt: skip
     assert "--chunks 7: more chunks than the 6 frames to paint" in capsys.readouterr().err
-
-
-@pytest.fixture(scope="module")
-def local_ray() -> Iterator[object]:
-    # As tests/test_batch.py: one local cluster for this module, on loopback only.
-    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-    ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, log_to_driver=False, include_dashboard=False)
-    yield ray
-    ray.shutdown()
 
 
 def test_ray_tasks_paint_the_chunks_at_the_drivers_paths(
