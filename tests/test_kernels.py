@@ -5,6 +5,7 @@ Nothing here measures time: the timings are made up and passed in."""
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import pytest
@@ -28,9 +29,14 @@ CPU = torch.device("cpu")
 SHAPES = list(kernels._distinct_shapes())
 
 
-def fake_timings(fast: dict[str, float] | None = None, bf16: float | None = None) -> Timings:
+def fake_timings(
+    fast: dict[str, float] | None = None,
+    bf16: float | None = None,
+    bf16_winograd: dict[str, float] | None = None,
+) -> Timings:
     """fp32 direct 100 ms per shape (NCHW 110), Winograd F(4×4) as ``fast`` says (default 200);
-    bf16 timed only if ``bf16`` is given (its ms per shape)."""
+    bf16 timed only if ``bf16`` is given (its ms per shape, direct; Winograd as
+    ``bf16_winograd`` says, default the same as direct)."""
     fast = fast or {}
     timings: Timings = {}
     for layer in SHAPES:
@@ -41,7 +47,7 @@ def fake_timings(fast: dict[str, float] | None = None, bf16: float | None = None
         if bf16 is not None:
             timings[layer, "bf16-direct"] = bf16
             if CONV_NAMES.index(layer) >= 4:
-                timings[layer, "bf16-winograd4"] = bf16
+                timings[layer, "bf16-winograd4"] = (bf16_winograd or {}).get(layer, bf16)
     return timings
 
 
@@ -74,6 +80,37 @@ def test_requests_restrict_the_measured_choice() -> None:
     assert bf16.precision == "bf16" and not bf16.algorithms
 
 
+def test_bf16_starts_winograd_where_it_pays_or_stays_direct() -> None:
+    # With AMX direct bf16 is faster than bf16 Winograd on every layer: no Winograd at all.
+    amx = plan_from_timings(fake_timings(bf16=20.0, bf16_winograd=dict.fromkeys(SHAPES, 30.0)))
+    assert amx.precision == "bf16" and not amx.algorithms and amx.channels_last
+    # Winograd from the first layer where the rest of the network gains (a tie: later).
+    deep = plan_from_timings(fake_timings(bf16=20.0, bf16_winograd={"conv4_2": 10, "conv5_1": 10}))
+    assert deep.winograd_from == "conv4_2"
+    assert tuple(n for n, _ in deep.algorithms) == CONV_NAMES[CONV_NAMES.index("conv4_2") :]
+    # Never before conv3_1, however fast the timings say it is there.
+    early = plan_from_timings(fake_timings(bf16=20.0, bf16_winograd=dict.fromkeys(SHAPES, 1.0)))
+    assert early.winograd_from == "conv3_1"
+    # --convolution winograd with bf16 where it does not pay: from conv3_1, as before.
+    slow = fake_timings(bf16=20.0, bf16_winograd=dict.fromkeys(SHAPES, 30.0))
+    assert plan_from_timings(slow, "bf16", "winograd").winograd_from == "conv3_1"
+
+
+def test_bf16_asked_for_is_measured_and_warned_about_where_emulated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    timings = fake_timings(bf16=200.0, bf16_winograd=dict.fromkeys(SHAPES, 300.0))
+    monkeypatch.setattr(kernels, "_bf16_is_faster", lambda: False)
+    with pytest.warns(UserWarning, match="emulated"):
+        plan = choose_kernels(CPU, "bf16", cache_dir=tmp_path, measure=lambda: timings)
+    # Slower than float32, but asked for: bf16, its fastest plan (direct here), measured.
+    assert (plan.precision, plan.algorithms, plan.decided) == ("bf16", (), "measured")
+    monkeypatch.setattr(kernels, "_bf16_is_faster", lambda: True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert choose_kernels(CPU, "bf16", "direct", cache_dir=tmp_path).decided == "given"
+
+
 def test_explicit_choices_are_honoured_without_measuring(tmp_path: Path) -> None:
     def never() -> Timings:
         raise AssertionError("an explicit choice was measured")
@@ -82,7 +119,6 @@ def test_explicit_choices_are_honoured_without_measuring(tmp_path: Path) -> None
         ("fp32", "direct"): ("fp32", None, False),
         ("fp32", "winograd"): ("fp32", "conv3_1", True),
         ("bf16", "direct"): ("bf16", None, True),
-        ("bf16", "auto"): ("bf16", "conv3_1", True),  # bf16's rule of before
         ("bf16", "winograd"): ("bf16", "conv3_1", True),
     }
     for (precision, convolution), expected in cases.items():
@@ -187,7 +223,9 @@ def test_bf16_plan_takes_the_steps_of_before(weights: VGGWeights) -> None:
         VGG19Features(weights, up_to=["relu4_1"]),
         VGG19Features(weights, up_to=["relu4_1"]),
     )
-    apply_plan(ours, plan_from_timings(fake_timings(bf16=1.0)))
+    apply_plan(
+        ours, plan_from_timings(fake_timings(bf16=2.0, bf16_winograd=dict.fromkeys(SHAPES, 1.0)))
+    )
     before.use_winograd("conv3_1", torch.bfloat16)
     before.to(dtype=torch.bfloat16, memory_format=torch.channels_last)  # type: ignore[call-overload]
     assert not ours.fused

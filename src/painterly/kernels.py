@@ -12,8 +12,10 @@ the fastest:
   (:mod:`painterly.winograd`; in float32 each is within ~1e-5 relative of the exact
   convolution, which the optimisation cannot notice), with :meth:`VGG19Features.set_plan`'s
   fused forward;
-- bf16, channels_last, direct up to ``conv2_2`` and Winograd F(4×4) from ``conv3_1``: the path
-  of before, unchanged, only where it is faster than the best float32 plan. A short probe runs
+- bf16, channels_last, direct up to a layer and Winograd F(4×4) from it on (not before
+  ``conv3_1``), or direct everywhere, whichever is fastest, and only where it is faster than the
+  best float32 plan. The path before issue 17 was Winograd from ``conv3_1`` always; with AMX
+  direct bf16 is faster on every layer (512 px step 0.57 s against 0.64 s). A short probe runs
   first, and bf16 is timed no further where it is slower there (emulated bf16).
 
 Each layer shape's time is scaled to the layer's size at 512 × 384 px and multiplied by the
@@ -30,9 +32,11 @@ import os
 import platform
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from math import inf
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +62,9 @@ __all__ = [
 ]
 
 _FORMAT = "painterly-kernels"
-_VERSION = 1
+#: 2: every candidate timed twice (a first call builds oneDNN's primitives; bf16 Winograd's
+#: first calls made it look 6× slower than it is); version 1's timings are measured again.
+_VERSION = 2
 _ENV = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA")
 
 BF16_CANDIDATES = ("bf16-direct", "bf16-winograd4")
@@ -367,8 +373,9 @@ def _bf16_is_faster() -> bool:
 
 def measure_candidates(candidates: tuple[str, ...] = AUTO_CANDIDATES) -> Timings:
     """Time the candidates (of :data:`FP32_CANDIDATES` and :data:`BF16_CANDIDATES`) on every
-    distinct layer shape (module docstring). A candidate whose first call takes over 2× the
-    best so far on that shape is not called again; bf16 is timed only where
+    distinct layer shape (module docstring). A candidate whose first call takes over 8× the
+    best so far on that shape is not called again (a first call also builds oneDNN's
+    primitives: 1.5–6× a second one); bf16 is timed only where
     :func:`_bf16_is_faster`.
 
     Returns:
@@ -385,7 +392,7 @@ def measure_candidates(candidates: tuple[str, ...] = AUTO_CANDIDATES) -> Timings
                 continue  # 3 input channels: the transforms cost more than any product
             if candidate == "bf16-winograd4" and CONV_NAMES.index(layer) < 4:
                 continue  # bf16 stays direct before conv3_1, as before
-            seconds = _trial_seconds(layer, candidate, 2 * best)
+            seconds = _trial_seconds(layer, candidate, 8 * best)
             best = min(best, seconds)
             timings[layer, candidate] = _estimate_ms(layer, layers, seconds)
     return timings
@@ -416,15 +423,33 @@ def _fp32_plan(timings: Timings, convolution: str) -> tuple[float, KernelPlan]:
 
 
 def _bf16_plan(timings: Timings, convolution: str) -> tuple[float, KernelPlan]:
-    """bf16's path of before (direct, Winograd F(4×4) from conv3_1 unless ``convolution`` is
-    ``"direct"``) and its estimated total ms (infinite where bf16 was not timed)."""
-    start = CONV_NAMES.index(BF16_WINOGRAD_FROM)
-    total = 0.0
-    for first in _distinct_shapes():
-        wino = convolution != "direct" and CONV_NAMES.index(first) >= start
-        total += timings.get((first, "bf16-winograd4" if wino else "bf16-direct"), float("inf"))
-    layers = CONV_NAMES[start:] if convolution != "direct" else ()
-    return total, KernelPlan("bf16", tuple((n, "winograd4") for n in layers), True)
+    """The fastest bf16 plan the timings allow: direct up to a layer, Winograd F(4×4) from it
+    on (never before ``conv3_1``, the path of before's first: bf16's rounding there is too
+    coarse for the transforms), or direct everywhere; and its estimated total ms (infinite
+    where bf16 was not timed). ``convolution`` ``"direct"`` allows only the last; ``"winograd"``
+    only the others (from ``conv3_1`` where none pays). Ties go to the later start (fewer
+    Winograd layers, more precise)."""
+    per_layer: dict[str, dict[str, float]] = {}
+    for first, layers in _distinct_shapes().items():
+        for candidate in BF16_CANDIDATES:
+            share = timings.get((first, candidate), inf) / len(layers)
+            for name in layers:
+                per_layer.setdefault(name, {})[candidate] = share
+
+    def total(start: int) -> float:
+        kinds = ["bf16-direct"] * start + ["bf16-winograd4"] * (len(CONV_NAMES) - start)
+        return sum(per_layer.get(n, {}).get(k, inf) for n, k in zip(CONV_NAMES, kinds, strict=True))
+
+    start, direct = CONV_NAMES.index(BF16_WINOGRAD_FROM), len(CONV_NAMES)
+    starts = range(direct - 1, start - 1, -1) if convolution != "direct" else range(0)
+    best_ms, best_start = total(direct), direct
+    for i in starts:
+        if total(i) < best_ms:
+            best_ms, best_start = total(i), i
+    if convolution == "winograd" and best_start == direct:
+        best_ms, best_start = total(start), start  # asked for where none pays: from conv3_1
+    winograd = tuple((n, "winograd4") for n in CONV_NAMES[best_start:])
+    return best_ms, KernelPlan("bf16", winograd, True)
 
 
 def plan_from_timings(
@@ -479,7 +504,8 @@ def choose_kernels(
     cache_dir: Path | None = None,
     measure: Callable[[], Timings] | None = None,
 ) -> KernelPlan:
-    """The kernels for this device: explicit choices as given, ``auto`` by measurement.
+    """The kernels for this device: precision and convolution both given: as given; either of
+    them ``auto``: the fastest measured plan for the other (cached per machine).
 
     Args:
         device: where the network runs.
@@ -496,6 +522,9 @@ def choose_kernels(
 
     Raises:
         ValueError: an unknown precision or convolution.
+
+    Warns:
+        UserWarning: bf16 asked for on a CPU where it runs emulated (:func:`_bf16_is_faster`).
     """
     if precision not in ("auto", "fp32", "bf16"):
         raise ValueError(f"precision must be 'auto', 'fp32' or 'bf16', not {precision!r}")
@@ -507,8 +536,15 @@ def choose_kernels(
             precision = "bf16" if native else "fp32"
         plan = _given(precision, "winograd" if convolution == "winograd" else "direct")
         return KernelPlan(plan.precision, plan.algorithms, plan.channels_last, "rule")
-    if precision != "auto" and (convolution != "auto" or precision == "bf16"):
-        return _given(precision, "winograd" if convolution == "auto" else convolution)
+    if precision == "bf16" and not _bf16_is_faster():
+        warnings.warn(
+            "bf16 runs emulated on this CPU (no native bf16: AVX512-BF16 or AMX, or a"
+            " configuration that hides them): it is several times slower than float32"
+            " here; leave --precision at auto",
+            stacklevel=2,
+        )
+    if precision != "auto" and convolution != "auto":
+        return _given(precision, convolution)
     threads = threads or torch.get_num_threads()
     path, key = cache_path(cache_dir), _cache_key(threads)
     timings = _cached_timings(path, key)
