@@ -2,14 +2,15 @@
 
 Each case runs in its own process (its peak resident memory is the whole process's,
 ``ru_maxrss``): a single-scale run of tubingen.jpg (4:3) in the style of starry_night.jpg at
-the given size, fp32, the kernels this machine chooses, L-BFGS without line search (one
-evaluation per step), for a few steps. Printed per case: the seconds the targets took (the
-content's and the style's features, tiled or whole), the seconds per step after the first,
-the peak memory, the estimate of :mod:`painterly.memory` for it, and the size of the state a
-checkpoint would write (the image, the best image and L-BFGS's vectors) after these steps and
-with a full history (20 pairs).
+the given size, fp32 (``--precision`` to change), the kernels this machine chooses, L-BFGS
+without line search (one evaluation per step), for a few steps. Printed per case: the seconds
+the targets took (the content's and the style's features, tiled or whole), the seconds per step
+after the first, the peak memory, the estimate of :mod:`painterly.memory` for it, and the size
+of the state a checkpoint would write (the image, the best image and L-BFGS's vectors) after
+these steps and with a full history (20 pairs).
 
     python benchmarks/bench_tiles.py 1024:none:4 1024:512:4     # SIZE:TILE:STEPS ...
+    python benchmarks/bench_tiles.py --precision auto 2048:none:3 2048:1024:3   # bf16 with AMX
     python benchmarks/bench_tiles.py --header                   # the CPU line only
 
 The ratios tiled / whole are of cases measured in the same invocation.
@@ -49,11 +50,11 @@ def _state_bytes(value: Any) -> int:
     return 0
 
 
-def worker(size: int, tile: int | None, steps: int) -> dict[str, Any]:
+def worker(size: int, tile: int | None, steps: int, precision: str) -> dict[str, Any]:
     """One case, in this process."""
     from painterly import Config, StyleTransfer, ladder, memory
 
-    cfg = Config(size=size, scales=1, iterations=steps, precision="fp32", tile=tile, seed=0,
+    cfg = Config(size=size, scales=1, iterations=steps, precision=precision, tile=tile, seed=0,
                  patience=None)  # fmt: skip
     runner = StyleTransfer(cfg)
     made: list[float] = []
@@ -78,12 +79,13 @@ def worker(size: int, tile: int | None, steps: int) -> dict[str, Any]:
     vector = 3 * h * w * 4
     pairs = min(steps - 1, cfg.lbfgs_history)
     full = states[-1] + 2 * (cfg.lbfgs_history - pairs) * vector
-    estimate = (memory.estimate_peak_memory(cfg, h, w, "fp32") if tile is None
-                else memory.estimate_tiled_peak(cfg, h, w, "fp32", tile))  # fmt: skip
+    p = runner.precision
+    estimate = (memory.estimate_peak_memory(cfg, h, w, p) if tile is None
+                else memory.estimate_tiled_peak(cfg, h, w, p, tile))  # fmt: skip
     return {
         "size": f"{w}x{h}",
         "tile": tile,
-        "kernels": runner.kernels.convolution,
+        "kernels": f"{p} {runner.kernels.convolution}",
         "targets_s": made[0],
         "step_s": (stamps[-1] - stamps[0]) / max(len(stamps) - 1, 1) if len(stamps) > 1 else None,
         "first_step_s": stamps[0] - made[1],
@@ -111,21 +113,25 @@ def main() -> None:
     parser.add_argument("cases", nargs="*", help="SIZE:TILE:STEPS, TILE a number or none")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--header", action="store_true", help="print the CPU line and stop")
+    parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "auto"))
     args = parser.parse_args()
     if args.worker:
         size, tile, steps = args.worker.split(":")
-        print(json.dumps(worker(int(size), None if tile == "none" else int(tile), int(steps))))
+        tile_px = None if tile == "none" else int(tile)
+        print(json.dumps(worker(int(size), tile_px, int(steps), args.precision)))
         return
     print(header(), flush=True)
     if args.header:
         return
-    print(f"{'size':>10} {'tile':>5} {'kernels':>8} {'targets s':>9} {'1st step s':>10} "
+    print(f"{'size':>10} {'tile':>5} {'kernels':>13} {'targets s':>9} {'1st step s':>10} "
           f"{'s/step':>7} {'peak GiB':>8} {'est GiB':>7} {'state GB':>8} {'full GB':>7}"
           "  loss")  # fmt: skip
     rows = []
     for case in args.cases:
         out = subprocess.run(
-            [sys.executable, __file__, "--worker", case], capture_output=True, text=True
+            [sys.executable, __file__, "--worker", case, "--precision", args.precision],
+            capture_output=True,
+            text=True,
         )
         if out.returncode != 0:
             print(f"{case}: failed\n{out.stderr[-2000:]}", flush=True)
@@ -133,7 +139,7 @@ def main() -> None:
         r = json.loads(out.stdout.strip().splitlines()[-1])
         rows.append(r)
         step = "-" if r["step_s"] is None else f"{r['step_s']:.2f}"
-        print(f"{r['size']:>10} {r['tile'] or '-':>5} {r['kernels']:>8} {r['targets_s']:>9.2f} "
+        print(f"{r['size']:>10} {r['tile'] or '-':>5} {r['kernels']:>13} {r['targets_s']:>9.2f} "
               f"{r['first_step_s']:>10.2f} {step:>7} {r['peak_gib']:>8.2f} "
               f"{r['estimate_gib']:>7.2f} {r['state_gb']:>8.2f} {r['state_full_gb']:>7.2f}  "
               f"{r['loss']:.6g}", flush=True)  # fmt: skip

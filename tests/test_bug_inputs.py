@@ -6,6 +6,7 @@ refused with an ImageError that names the file and the reason; a few kinds get a
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -24,6 +25,7 @@ from painterly import cli
 from painterly.cli import common
 from painterly.config import Config
 from painterly.images import ImageError, load_image
+from painterly.job import result_warnings
 from painterly.transfer import StyleTransfer
 
 from .conftest import CONTENT, ROOT, STYLE
@@ -253,6 +255,24 @@ def test_default_optimisers_lower_the_loss_and_a_huge_learning_rate_is_reported(
     )
     assert "never fell below its starting value" in capsys.readouterr().err
     assert _pixels(out).std() > 2
+
+
+def test_the_no_progress_warning_compares_losses_within_the_final_scale() -> None:
+    """Found painting 4096 px: a coarse to fine run's final loss (3.1e12, of 4096 × 3072
+    positions) was above its first scale's start (2.6e11, at 128 px), and the run warned that
+    the loss never fell and the output was the start, while the top scale had more than halved
+    its own start. Compare within the final scale, where the steps' losses are of one size."""
+    cfg = Config(size=96, scales=2, scale_iterations=(3, 3), seed=0, patience=None)
+    result = StyleTransfer(cfg).run(CONTENT, STYLE)
+    assert result.scale_start == 3 and len(result.history) == 6
+    assert result.loss < result.history[result.scale_start]
+    assert not [w for w in result_warnings(result, cfg) if "never fell" in w]
+    coarse_then_fine = dataclasses.replace(result, history=[1.0, 0.5, 8.0, 4.0], loss=4.0,
+                                           scale_start=2)  # fmt: skip
+    assert not [w for w in result_warnings(coarse_then_fine, cfg) if "never fell" in w]
+    stuck = dataclasses.replace(coarse_then_fine, loss=8.0)
+    (warning,) = [w for w in result_warnings(stuck, cfg) if "never fell" in w]
+    assert "(8)" in warning
 
 
 def test_an_init_image_of_another_size_is_resized_to_the_content(bug_inputs) -> None:

@@ -140,7 +140,9 @@ class Result:
         stop_reason: ``"iterations"``, ``"converged"`` (patience rule), ``"interrupted"`` or
             ``"non-finite"``.
         seed, device, precision: as resolved for this run. elapsed: seconds.
-        history: total loss after each step.
+        history: total loss after each step, over all scales (each scale's losses are of its own
+            size: a larger scale's are larger, so compare within one scale).
+        scale_start: the index in ``history`` of the final scale's first step.
         recipe: what made it (:mod:`painterly.recipe`): the resolved config, inputs, weights,
             versions, timings; :func:`painterly.images.save_image` embeds it in the file.
     """
@@ -156,6 +158,7 @@ class Result:
     elapsed: float
     history: list[float] = field(repr=False)
     recipe: dict[str, Any] = field(default_factory=dict, repr=False)
+    scale_start: int = 0
 
 
 class TransferInterrupted(KeyboardInterrupt):

@@ -558,7 +558,7 @@ class Job:
 
 def result_warnings(result: Result, config: Config) -> list[str]:
     """Sentences about a result that is probably not what was wanted: a near-uniform picture
-    (B16) or a run whose loss never fell below its start (B21)."""
+    (B16) or a run whose loss never fell below its start at the final scale (B21)."""
     found = []
     spread = float(result.image.std()) * 255
     if spread < 2:
@@ -567,14 +567,17 @@ def result_warnings(result: Result, config: Config) -> list[str]:
             "and style weight 0, or a --tv-weight far above the others, flatten the picture."
         )
     # The loss is evaluated at the start of each step: one step alone cannot show progress.
-    if result.steps > 1 and result.history and 0 < result.history[0] <= result.loss:
+    # Within the final scale only: a larger scale's losses are larger (more positions), so a
+    # coarse to fine run's last loss is often above its first scale's start (4096 px: 12×).
+    scale = result.history[result.scale_start :]
+    if len(scale) > 1 and 0 < scale[0] <= result.loss:
         hint = (
             "the --learning-rate is probably too high (pixels are in [0, 1]: try 0.02)"
             if config.optimizer == "adam"
             else "the start may already be as close as it gets (same photo and painting?)"
         )
         found.append(
-            f"the loss never fell below its starting value ({result.history[0]:.4g}); the "
+            f"the loss never fell below its starting value ({scale[0]:.4g}); the "
             f"output is the starting image: {hint}."
         )
     return found

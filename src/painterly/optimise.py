@@ -255,6 +255,7 @@ class ScaleOptimiser:
             precision=run.precision,
             elapsed=time.perf_counter() - run.start,
             history=list(run.history),
+            scale_start=len(run.history) - self.done,
         )
 
     def snapshot(self, copy: bool) -> RunState:
