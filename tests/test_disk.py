@@ -16,6 +16,7 @@ import pytest
 import torch
 
 import painterly.images
+import painterly.job
 from painterly import cli, files
 from painterly.config import Config
 from painterly.files import ClaimedError, claim, lock_path
@@ -188,3 +189,19 @@ def test_a_second_run_on_the_same_output_is_refused_naming_the_first(
     taken = claim(out)
     assert taken is not None and lock_path(out).read_text() == f"{os.getpid()}\n"
     taken.release()
+
+
+@pytest.mark.parametrize(("seconds", "expected"), [(0.0, [None, 1, 2, 3]), (1e9, [None] * 4)])
+def test_a_checkpoint_is_also_written_once_enough_work_has_passed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seconds: float, expected: list[int | None]
+) -> None:
+    """Found painting 4096 px: the default ladder's top scale, 10 steps of over a minute each,
+    had no step on a multiple of --checkpoint-every, so a kill lost it all. Now a checkpoint
+    also follows the first step past job.CHECKPOINT_SECONDS of work since the last."""
+    monkeypatch.setattr(painterly.job, "CHECKPOINT_SECONDS", seconds)
+    config = Config(size=64, iterations=4, scales=1, seed=0, patience=None)
+    job = Job(config, CONTENT, [STYLE], tmp_path / "p.png", checkpoint_every=1000)
+    job.check_files()
+    seen: list[int | None] = []
+    job.run(StyleTransfer(config), lambda event: seen.append(job.checkpointed_at))
+    assert seen == expected  # the listener sees the checkpoint of the step before

@@ -159,6 +159,11 @@ class JobOutcome:
     warnings: list[str] = field(default_factory=list)
 
 
+#: A run with periodic checkpoints also writes one after the first step that ends this many
+#: seconds of work after the last: a kill loses at most this much of a run with slow steps.
+CHECKPOINT_SECONDS = 600.0
+
+
 def style_role(index: int) -> str:
     """The role of the index-th style image in recipes and checkpoints: "style", "style2", …"""
     return "style" if index == 0 else f"style{index + 1}"
@@ -173,7 +178,8 @@ class Job:
             :meth:`describe_input` for the recipe).
         output: the file to write, or None to keep the result in memory only.
         save_every, save_dir: also write the current image every N steps into ``save_dir``.
-        checkpoint_every: write ``OUTPUT.ckpt`` every N steps (0: only on a stop request;
+        checkpoint_every: write ``OUTPUT.ckpt`` every N steps, and after any step that ends
+            :data:`CHECKPOINT_SECONDS` of work after the last one (0: only on a stop request;
             None: never). Needs an output and file inputs.
         keep_alpha: put the content's transparency back on the output.
         plot: draw the loss curves there at the end.
@@ -207,6 +213,8 @@ class Job:
         self.resume: RunState | None = None
         self.losses: list[dict[str, Any]] = []
         self.checkpointed_at: int | None = None
+        #: The run's seconds of work at the last checkpoint (or its first step).
+        self._checkpoint_clock: float | None = None
         #: Why the last checkpoint could not be written (a full disk), or ``None``.
         self.checkpoint_failure: str | None = None
         #: Why a ``--save-every`` image could not be written (the first one), or ``None``.
@@ -451,12 +459,24 @@ class Job:
             if self.save_every and self.save_dir and event.step % self.save_every == 0:
                 self._try_save_step(event)
             stop = self.stop.requested
-            every = self.checkpoint_every
-            if every is not None and (stop or (every and event.step % every == 0)):
+            if self.checkpoint_every is not None and (stop or self._checkpoint_due(event)):
                 self._try_checkpoint(event.state(copy=False))  # written at once
+                self._checkpoint_clock = event.elapsed
             return stop or (self.stop_at is not None and event.step >= self.stop_at)
 
         return on_step
+
+    def _checkpoint_due(self, event: StepEvent) -> bool:
+        """Every ``checkpoint_every`` steps, or :data:`CHECKPOINT_SECONDS` after the last one:
+        a 4096 px picture's top scale is 10 steps of over a minute each, none on a multiple."""
+        if self._checkpoint_clock is None:
+            self._checkpoint_clock = event.elapsed
+        every = self.checkpoint_every
+        if not every:
+            return False
+        return (
+            event.step % every == 0 or event.elapsed - self._checkpoint_clock >= CHECKPOINT_SECONDS
+        )
 
     def _try_save_step(self, event: StepEvent) -> None:
         """A ``--save-every`` image; when the disk refuses it, the run goes on and the outcome

@@ -63,7 +63,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         type=int,
         default=100,
         metavar="N",
-        help="checkpoint each job every N steps (0: only on Ctrl-C; default 100)",
+        help="checkpoint each job every N steps and after 10 minutes of work without one (0: "
+        "only on Ctrl-C; default 100)",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="a log line per job, no bar")
     add_transfer_options(p)

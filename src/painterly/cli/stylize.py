@@ -28,8 +28,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         type=int,
         default=100,
         metavar="N",
-        help="write OUT.ckpt every N steps, to resume from after a crash; 0: only on "
-        "Ctrl-C/SIGTERM (default: 100; removed when the run ends)",
+        help="write OUT.ckpt every N steps and after 10 minutes of work without one, to resume "
+        "from after a crash; 0: only on Ctrl-C/SIGTERM (default: 100; removed when the run ends)",
     )
     long_run.add_argument(
         "--keep-alpha",
