@@ -52,7 +52,7 @@ def _step_seconds(runner: object, x0: torch.Tensor, p: object, a: object, steps:
         opt.zero_grad()
         loss = runner._loss(x, p, a)[0] / 1e10  # type: ignore[attr-defined]
         loss.backward()
-        return float(loss)
+        return float(loss.detach())
 
     times = []
     for i in range(steps + 2):

@@ -142,7 +142,7 @@ def test_the_objective_adds_the_temporal_term_only_where_the_flow_is_reliable(
         assert x.grad is not None
         grads.append(x.grad)
     expected = config.temporal_weight * temporal_loss(c, a, weight)
-    assert float(terms["temporal"]) == pytest.approx(float(expected), rel=1e-5)
+    assert float(terms["temporal"].detach()) == pytest.approx(float(expected), rel=1e-5)
     assert terms["temporal/previous"] is terms["temporal"]
     parts = terms["content"] + terms["style"] + terms["tv"] + terms["temporal"]
     assert float(terms["total"]) == pytest.approx(float(parts), rel=1e-6)
