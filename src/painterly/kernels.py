@@ -15,7 +15,8 @@ the fastest:
 - bf16, channels_last, direct up to a layer and Winograd F(4×4) from it on (not before
   ``conv3_1``), or direct everywhere, whichever is fastest, and only where it is faster than the
   best float32 plan. The path before issue 17 was Winograd from ``conv3_1`` always; with AMX
-  direct bf16 is faster on every layer (512 px step 0.57 s against 0.64 s). A short probe runs
+  direct bf16 is faster on every layer (Intel Xeon, avx512_bf16 + amx_bf16: 512 px step 0.57
+  s against 0.64 s). A short probe runs
   first, and bf16 is timed no further where it is slower there (emulated bf16).
 
 Each layer shape's time is scaled to the layer's size at 512 × 384 px and multiplied by the
@@ -375,7 +376,7 @@ def measure_candidates(candidates: tuple[str, ...] = AUTO_CANDIDATES) -> Timings
     """Time the candidates (of :data:`FP32_CANDIDATES` and :data:`BF16_CANDIDATES`) on every
     distinct layer shape (module docstring). A candidate whose first call takes over 8× the
     best so far on that shape is not called again (a first call also builds oneDNN's
-    primitives: 1.5–6× a second one); bf16 is timed only where
+    primitives: up to 6× a second one); bf16 is timed only where
     :func:`_bf16_is_faster`.
 
     Returns:
@@ -430,26 +431,24 @@ def _bf16_plan(timings: Timings, convolution: str) -> tuple[float, KernelPlan]:
     only the others (from ``conv3_1`` where none pays). Ties go to the later start (fewer
     Winograd layers, more precise)."""
     per_layer: dict[str, dict[str, float]] = {}
-    for first, layers in _distinct_shapes().items():
+    for shape, layers in _distinct_shapes().items():
         for candidate in BF16_CANDIDATES:
-            share = timings.get((first, candidate), inf) / len(layers)
+            share = timings.get((shape, candidate), inf) / len(layers)
             for name in layers:
                 per_layer.setdefault(name, {})[candidate] = share
 
     def total(start: int) -> float:
         kinds = ["bf16-direct"] * start + ["bf16-winograd4"] * (len(CONV_NAMES) - start)
-        return sum(per_layer.get(n, {}).get(k, inf) for n, k in zip(CONV_NAMES, kinds, strict=True))
+        return sum(per_layer[n][k] for n, k in zip(CONV_NAMES, kinds, strict=True))
 
-    start, direct = CONV_NAMES.index(BF16_WINOGRAD_FROM), len(CONV_NAMES)
-    starts = range(direct - 1, start - 1, -1) if convolution != "direct" else range(0)
-    best_ms, best_start = total(direct), direct
-    for i in starts:
-        if total(i) < best_ms:
-            best_ms, best_start = total(i), i
+    first, direct = CONV_NAMES.index(BF16_WINOGRAD_FROM), len(CONV_NAMES)
+    # Direct first, then ever earlier starts: min keeps the first of equals, the later start.
+    starts = [direct] if convolution == "direct" else [direct, *range(direct - 1, first - 1, -1)]
+    best_start = min(starts, key=total)
     if convolution == "winograd" and best_start == direct:
-        best_ms, best_start = total(start), start  # asked for where none pays: from conv3_1
+        best_start = first  # asked for where none pays: from conv3_1, as before
     winograd = tuple((n, "winograd4") for n in CONV_NAMES[best_start:])
-    return best_ms, KernelPlan("bf16", winograd, True)
+    return total(best_start), KernelPlan("bf16", winograd, True)
 
 
 def plan_from_timings(
