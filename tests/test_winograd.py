@@ -23,14 +23,23 @@ from .conftest import CONTENT, STYLE
     ("batch", "c_in", "c_out", "height", "width"),
     [(1, 3, 8, 5, 7), (2, 16, 32, 13, 9), (1, 8, 8, 1, 1), (1, 4, 4, 8, 12), (1, 4, 4, 12, 12)],
 )
-def test_matches_direct_convolution_in_float64(m, batch, c_in, c_out, height, width) -> None:
-    """Output and input gradient equal F.conv2d's to rounding, for F(2×2), F(4×4) and F(6×6)
-    and sizes that are and are not multiples of the output tile."""
+@pytest.mark.parametrize(("backward", "relu"), [("transposed", False), ("adjoint", True)])
+def test_matches_direct_convolution_in_float64(
+    m, batch, c_in, c_out, height, width, backward, relu
+) -> None:
+    """Output and input gradient equal F.conv2d's (and ReLU's) to rounding, for F(2×2), F(4×4)
+    and F(6×6), sizes that are and are not multiples of the output tile, both backward passes
+    (the transposed kernels' convolution of float32, the exact adjoint of bf16) and the fused
+    ReLU."""
     torch.manual_seed(0)
     conv = torch.nn.Conv2d(c_in, c_out, 3, padding=1).double()
     x = torch.randn(batch, c_in, height, width, dtype=torch.float64, requires_grad=True)
-    y = WinogradConv2d(conv, m=m)(x)
-    expected = conv(x)
+    module = WinogradConv2d(conv, m=m)
+    assert module.u_transposed is not None  # float64: the transposed kernels' transform
+    if backward == "adjoint":
+        module.u_transposed = None
+    y = module(x, relu=relu)
+    expected = conv(x).relu() if relu else conv(x)
     torch.testing.assert_close(y, expected, rtol=0, atol=1e-12)
     grad_out = torch.randn_like(expected)
     (grad,) = torch.autograd.grad((y * grad_out).sum(), x)
@@ -40,20 +49,24 @@ def test_matches_direct_convolution_in_float64(m, batch, c_in, c_out, height, wi
 
 @pytest.mark.parametrize("band_rows", [1, 2, 3])
 def test_bands_of_tile_rows_change_nothing(monkeypatch: pytest.MonkeyPatch, band_rows) -> None:
-    """Processed in bands of 1, 2 or 3 tile rows (overlapping by 2 pixels in the backward
-    pass's sums), output and gradient still equal direct convolution's in float64."""
+    """Processed in bands of 1, 2 or 3 tile rows (overlapping by 2 pixels in the adjoint
+    backward pass's sums), output and gradient (both backward passes) still equal direct
+    convolution's in float64."""
     from painterly import winograd
 
     monkeypatch.setattr(winograd, "_band_rows", lambda *_: band_rows)
     torch.manual_seed(1)
     conv = torch.nn.Conv2d(5, 6, 3, padding=1).double()
     x = torch.randn(2, 5, 19, 10, dtype=torch.float64, requires_grad=True)
-    y, expected = WinogradConv2d(conv)(x), conv(x)
-    torch.testing.assert_close(y, expected, rtol=0, atol=1e-12)
-    grad_out = torch.randn_like(expected)
-    (grad,) = torch.autograd.grad((y * grad_out).sum(), x)
-    (expected_grad,) = torch.autograd.grad((expected * grad_out).sum(), x)
-    torch.testing.assert_close(grad, expected_grad, rtol=0, atol=1e-12)
+    module = WinogradConv2d(conv)
+    for _ in ("transposed", "adjoint"):
+        y, expected = module(x), conv(x)
+        torch.testing.assert_close(y, expected, rtol=0, atol=1e-12)
+        grad_out = torch.randn_like(expected)
+        (grad,) = torch.autograd.grad((y * grad_out).sum(), x)
+        (expected_grad,) = torch.autograd.grad((expected * grad_out).sum(), x)
+        torch.testing.assert_close(grad, expected_grad, rtol=0, atol=1e-12)
+        module.u_transposed = None
 
 
 def test_bf16_error_on_real_features() -> None:
@@ -170,3 +183,15 @@ def test_the_fp32_fast_path_reaches_the_exact_direct_loss(monkeypatch: pytest.Mo
         layers = CONV_NAMES[CONV_NAMES.index(first) :] if first else ()
         plan = KernelPlan("fp32", tuple((n, "winograd4") for n in layers), True)
         assert final_loss(plan) < 1.05 * exact, plan.describe()
+
+
+def test_bf16_keeps_the_exact_adjoint_and_float32_the_transposed_kernels() -> None:
+    """The float32 layer carries the transform of its kernels flipped and transposed (its
+    backward pass), equal to a transform made from those kernels; the bf16 one carries none
+    (its backward pass is the exact adjoint)."""
+    conv = torch.nn.Conv2d(4, 6, 3, padding=1)
+    fp32, bf16 = WinogradConv2d(conv), WinogradConv2d(conv, torch.bfloat16)
+    assert bf16.u_transposed is None
+    assert fp32.u_transposed is not None and fp32.u_transposed.shape == (36, 6, 4)
+    flipped = conv.weight.detach().flip(2, 3).transpose(0, 1)
+    torch.testing.assert_close(fp32.u_transposed, transform_kernel(flipped))

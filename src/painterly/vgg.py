@@ -344,19 +344,24 @@ class VGG19Features(nn.Module):
         """:meth:`forward` under a plan: each direct layer gets its input in its kernel's memory
         format; ReLU runs in place on a conv output nobody asked for (a convolution's backward
         needs its input and kernel, not its output; ReLU's needs only its result); the features
-        returned pass through :class:`_GradientLayout`."""
+        returned pass through :class:`_GradientLayout`. A Winograd layer whose own output
+        nobody asked for computes its ReLU too, in its forward and backward passes."""
         out: dict[str, torch.Tensor] = {}
+        rectified = False
         for name in self._names[: last + 1]:
             if name.startswith("conv"):
                 conv = self.convs[name]
-                if isinstance(conv, nn.Conv2d):
+                if isinstance(conv, WinogradConv2d):
+                    rectified = name not in wanted and LAYER_INDEX[name] < last
+                    x = conv(x, relu=rectified)
+                else:
                     cl = conv.weight.is_contiguous(memory_format=torch.channels_last)
-                    x = x.contiguous(
-                        memory_format=torch.channels_last if cl else torch.contiguous_format
-                    )
-                x = conv(x)
+                    fmt = torch.channels_last if cl else torch.contiguous_format
+                    x = conv(x.contiguous(memory_format=fmt))
             elif name.startswith("relu"):
-                x = F.relu(x) if f"conv{name[4:]}" in wanted else F.relu_(x)
+                if not rectified:
+                    x = F.relu(x) if f"conv{name[4:]}" in wanted else F.relu_(x)
+                rectified = False
             elif self.pooling == "max":
                 x = F.max_pool2d(x, 2, 2)
             else:

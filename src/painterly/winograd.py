@@ -194,20 +194,73 @@ def _band_product(
     return torch.addmm(bias.to(d.dtype).repeat(tiles), kron_a, products)
 
 
-def winograd_conv2d(
-    x: torch.Tensor, u: torch.Tensor, bias: torch.Tensor | None = None
-) -> torch.Tensor:
-    """3×3 convolution, stride 1, zero padding 1, by Winograd F(m×m, 3×3). Not differentiable
-    by itself: :class:`WinogradConv2d` supplies the backward pass.
+def _padded(x: torch.Tensor, m: int, th: int, tw: int, gate: torch.Tensor | None) -> torch.Tensor:
+    """(B, m·th + 2, m·tw + 2, C): ``x`` in (B, H, W, C) order with one pixel of zeros around it
+    and zeros filling the last tiles; only the border is zeroed, not the whole buffer. With a
+    ``gate`` (x's shape), ``x`` where ``gate > 0`` and 0 elsewhere: the backward pass of a ReLU
+    whose output is ``gate``, fused into this copy."""
+    b, c, h, w = x.shape
+    padded = x.new_empty(b, m * th + 2, m * tw + 2, c)
+    padded[:, 0].zero_()
+    padded[:, h + 1 :].zero_()
+    padded[:, 1 : h + 1, 0].zero_()
+    padded[:, 1 : h + 1, w + 1 :].zero_()
+    inside = padded[:, 1 : h + 1, 1 : w + 1]
+    if gate is None:
+        inside.copy_(x.permute(0, 2, 3, 1))
+    else:
+        torch.ops.aten.threshold_backward.grad_input(
+            x.permute(0, 2, 3, 1), gate.permute(0, 2, 3, 1), 0, grad_input=inside
+        )
+    return padded
 
-    The image is processed in bands of tile rows (:func:`_band_rows`), each band's tiles
-    transformed, multiplied and transformed back while they are in cache.
+
+def _store(target: torch.Tensor, y: torch.Tensor, relu: bool) -> None:
+    """``target`` ← ``y`` (same shape, any strides), rectified with ``relu``: ReLU fused into
+    the copy that lays the output out."""
+    if relu:
+        torch.clamp_min(y, 0, out=target)
+    else:
+        target.copy_(y)
+
+
+def _outputs(
+    x: torch.Tensor, c_out: int, tiled_h: int, tiled_w: int
+) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """(result (B, C_out, H, W) channels_last, the (B, tiled_h, tiled_w, C_out) buffer the
+    tiles are written to, whether that is the result itself): where the tiles cover the image
+    exactly, they are written into the result, else into a buffer cut to it afterwards. The
+    result is allocated as itself, not a view of a buffer: a custom Function's view output
+    could not be rectified in place."""
+    b, _, h, w = x.shape
+    result = torch.empty(
+        (b, c_out, h, w), dtype=x.dtype, device=x.device, memory_format=torch.channels_last
+    )
+    whole = tiled_h == h and tiled_w == w
+    out = result.permute(0, 2, 3, 1) if whole else x.new_empty(b, tiled_h, tiled_w, c_out)
+    return result, out, whole
+
+
+def winograd_conv2d(
+    x: torch.Tensor,
+    u: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    *,
+    relu: bool = False,
+    gate: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """3×3 convolution, stride 1, zero padding 1, by Winograd F(m×m, 3×3), in bands of tile
+    rows (:func:`_band_rows`), each band's tiles transformed, multiplied and transformed back
+    while in cache. Not differentiable by itself (:class:`WinogradConv2d` is).
 
     Args:
         x: (B, C_in, H, W), either memory format.
         u: ((m + 2)², C_in, C_out), from :func:`transform_kernel`, same dtype as ``x``; its
             size gives m.
         bias: (C_out,) or ``None``.
+        relu: rectify the result as it is written: ``relu(conv(x))``, one pass less.
+        gate: (B, C_in, H, W) or ``None``: convolve ``x`` where ``gate > 0`` and 0 elsewhere
+            (the backward pass of a ReLU whose output is ``gate``, fused into the padding).
 
     Returns:
         (B, C_out, H, W) in ``x``'s dtype, channels_last in memory. Matches
@@ -223,17 +276,9 @@ def winograd_conv2d(
     c_out = u.shape[2]
     m, a, kron_b, kron_a = _tile(u)
     th, tw = -(-h // m), -(-w // m)  # tiles down and across
-    # Zero-padded (B, H', W', C) copy: one pixel of padding, plus enough to fill the last tiles.
-    padded = x.new_zeros(b, m * th + 2, m * tw + 2, c)
-    padded[:, 1 : h + 1, 1 : w + 1] = x.permute(0, 2, 3, 1)
+    padded = _padded(x, m, th, tw, gate)
     sb, sh, sw, sc = padded.stride()
-    # The result is allocated as itself, channels_last, not returned as a view of a buffer:
-    # a custom Function's view output could not be rectified in place (vgg.py's fused forward).
-    result = torch.empty(
-        (b, c_out, h, w), dtype=x.dtype, device=x.device, memory_format=torch.channels_last
-    )
-    whole = m * th == h and m * tw == w
-    out = result.permute(0, 2, 3, 1) if whole else x.new_empty(b, m * th, m * tw, c_out)
+    result, out, whole = _outputs(x, c_out, m * th, m * tw)
     kron_b, kron_a = kron_b.to(x), kron_a.to(x)
     step = _band_rows(b, tw, max(c, c_out))
     for r0 in range(0, th, step):
@@ -248,9 +293,9 @@ def winograd_conv2d(
         y = _band_product(d.reshape(a * a, tiles * c), u, kron_b, kron_a, bias)
         # (m, m, B, rows, tw, C_out) → (B, rows, m, tw, m, C_out), the band of the output.
         band = out[:, m * r0 : m * (r0 + rows)].view(b, rows, m, tw, m, c_out)
-        band.copy_(y.view(m, m, b, rows, tw, c_out).permute(2, 3, 0, 4, 1, 5))
+        _store(band, y.view(m, m, b, rows, tw, c_out).permute(2, 3, 0, 4, 1, 5), relu and whole)
     if not whole:
-        result.permute(0, 2, 3, 1).copy_(out[:, :h, :w])
+        _store(result.permute(0, 2, 3, 1), out[:, :h, :w], relu)
     return result
 
 
@@ -304,30 +349,48 @@ def winograd_conv2d_input_grad(
 
 class _Winograd(torch.autograd.Function):
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, u: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(u)
+    def forward(
+        ctx: Any,
+        x: torch.Tensor,
+        u: torch.Tensor,
+        bias: torch.Tensor,
+        u_transposed: torch.Tensor | None,
+        relu: bool,
+    ) -> torch.Tensor:
+        y = winograd_conv2d(x, u, bias, relu=relu)
+        ctx.save_for_backward(u, u_transposed, y if relu else None)
         ctx.size = x.shape[-2:]
-        return winograd_conv2d(x, u, bias)
+        return y
 
     @staticmethod
     @once_differentiable
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, None, None]:
-        (u,) = ctx.saved_tensors
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        u, u_transposed, y = ctx.saved_tensors
         if not ctx.needs_input_grad[0]:
-            return None, None, None
-        return winograd_conv2d_input_grad(grad, u, *ctx.size), None, None
+            return None, None, None, None, None
+        if u_transposed is not None:  # the forward's algorithm, with the transposed kernels
+            return winograd_conv2d(grad, u_transposed, gate=y), None, None, None, None
+        if y is not None:
+            grad = torch.ops.aten.threshold_backward(grad, y, 0)
+        return winograd_conv2d_input_grad(grad, u, *ctx.size), None, None, None, None
 
 
-_winograd: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] = _Winograd.apply
+_winograd: Callable[..., torch.Tensor] = _Winograd.apply
 
 
 class WinogradConv2d(nn.Module):
     """A frozen 3×3, stride-1, padding-1 ``nn.Conv2d`` computed by Winograd F(m×m, 3×3).
 
-    Differentiable with respect to its input only (the kernels are constants): the backward
-    pass is the exact adjoint of the forward one (:func:`winograd_conv2d_input_grad`), so the
-    optimiser sees the gradient of the function it evaluates. The kernel transform is made
-    once, here, in ``dtype`` and on the conv's device; it takes 4× the memory of the kernel.
+    Differentiable with respect to its input only (the kernels are constants). The gradient of
+    a 3×3 convolution with respect to its input is the convolution of the output's gradient
+    with the kernels flipped and transposed (C_out ↔ C_in), so in float32 (and float64) the
+    backward pass is :func:`winograd_conv2d` again with those kernels' transform: the same
+    cost as the forward pass, and ~2e-6 relative from the exact gradient, below what the
+    optimisation can notice (tests/test_winograd.py). In bf16, where one layer is ~2.6 % off,
+    it is the exact adjoint of the forward pass instead (:func:`winograd_conv2d_input_grad`,
+    about twice the forward's cost), so that the optimiser sees the gradient of the function
+    it evaluates. The kernel transforms are made once, here, in ``dtype`` and on the conv's
+    device; they take 4× the memory of the kernel (8× with the float32 transposed one).
 
     Args:
         conv: the convolution to replace; kernel 3×3, stride 1, padding 1, no groups/dilation.
@@ -353,13 +416,22 @@ class WinogradConv2d(nn.Module):
         self.in_channels, self.out_channels, self.m = conv.in_channels, conv.out_channels, m
         self.u: torch.Tensor
         self.bias: torch.Tensor
+        self.u_transposed: torch.Tensor | None
         self.register_buffer("u", transform_kernel(weight, dtype, m))
+        transposed = None
+        if (dtype or weight.dtype) != torch.bfloat16:
+            transposed = transform_kernel(weight.flip(2, 3).transpose(0, 1), dtype, m)
+        self.register_buffer("u_transposed", transposed)
         bias = conv.bias.detach() if conv.bias is not None else weight.new_zeros(conv.out_channels)
         self.register_buffer("bias", bias.to(dtype or bias.dtype, copy=True))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, C_in, H, W) → (B, C_out, H, W), channels_last; see :func:`winograd_conv2d`."""
-        return _winograd(x, self.u, self.bias)
+    def forward(self, x: torch.Tensor, relu: bool = False) -> torch.Tensor:
+        """(B, C_in, H, W) → (B, C_out, H, W), channels_last, rectified with ``relu`` (ReLU
+        fused into the forward and backward passes); see :func:`winograd_conv2d`."""
+        transposed = self.u_transposed
+        if transposed is not None and transposed.dtype == torch.bfloat16:
+            transposed = None  # made in float32 and cast since: bf16 takes the exact adjoint
+        return _winograd(x, self.u, self.bias, transposed, relu)
 
     def extra_repr(self) -> str:
         m = self.m
