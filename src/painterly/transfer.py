@@ -37,7 +37,7 @@ from .images import ImageSource, load_image
 from .kernels import KernelPlan, apply_plan, choose_kernels, plan_record
 from .ladder import Inputs, Ladder, check_sizes, scaled
 from .masks import load_mask
-from .memory import estimate_peak_memory, release_memory
+from .memory import estimate_peak_memory, keep_freed_pages, release_memory
 from .objective import LossNetwork, Objective, StyleTargets
 from .optimise import stalled
 from .recipe import input_record, make_recipe
@@ -312,10 +312,11 @@ class StyleTransfer:
         ``preserve_colors`` the inputs are changed first (:mod:`painterly.color`) and, for
         ``luminance``, the content's chroma is put back into every image handed out (results
         and the events' images). When the content and every style image are gray (R = G = B),
-        the output is made gray too: no input has colour to give it (CASES.md B03). When it
-        returns or raises, the memory the run freed goes back to the system
-        (:func:`painterly.memory.release_memory`), so that a process painting many pictures
-        of different sizes levels off.
+        the output is made gray too: no input has colour to give it (CASES.md B03). While it
+        runs, the memory a step frees stays mapped for the next step
+        (:func:`painterly.memory.keep_freed_pages`); when it returns or raises, the memory the
+        run freed goes back to the system (:func:`painterly.memory.release_memory`), so that a
+        process painting many pictures of different sizes levels off.
 
         Args:
             content: a path, Pillow image, or tensor (3, H, W) / (1, 3, H, W) in [0, 1].
@@ -338,7 +339,8 @@ class StyleTransfer:
                 ``resume`` state that does not fit this config.
         """
         try:
-            return self._run(content, style, callback, resume)
+            with keep_freed_pages():  # no page faulted in again each step (issue 17)
+                return self._run(content, style, callback, resume)
         finally:
             release_memory()  # between jobs: a long-lived process levels off (issue 16)
 
