@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from painterly import Config, StyleTransfer, transfer
+from painterly import Config, StyleTransfer, transfer, winograd
 from painterly.config import ConfigError
 from painterly.kernels import KernelPlan
 from painterly.transfer import WINOGRAD_FROM, resolve_convolution
@@ -195,3 +195,31 @@ def test_bf16_keeps_the_exact_adjoint_and_float32_the_transposed_kernels() -> No
     assert fp32.u_transposed is not None and fp32.u_transposed.shape == (36, 6, 4)
     flipped = conv.weight.detach().flip(2, 3).transpose(0, 1)
     torch.testing.assert_close(fp32.u_transposed, transform_kernel(flipped))
+
+
+def test_networks_of_one_process_share_their_kernels_and_a_changed_kernel_gets_its_own(
+    weights, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new network per job (painterly.stylize) made each layer's transforms again: 1.3 s and
+    ~400 MB a float32 network, freed into glibc's heaps on every job (the level-off test of
+    issue 16 grew by 114 MB in CI). Now two networks of the same weights share the tensors;
+    the cache is addressed by the kernel's values (an edited kernel is never served an old
+    transform), keeps no more than its bound, and equals U = G g Gᵀ written out."""
+    plan = {name: "winograd4" for name in ("conv3_1", "conv3_2")}
+    first, second = (VGG19Features(weights, up_to=["relu3_2"]) for _ in range(2))
+    first.set_plan(plan), second.set_plan(plan)
+    for name in plan:
+        assert first.convs[name].u.data_ptr() == second.convs[name].u.data_ptr()
+    kernel = weights.convs["conv3_1"][0]
+    g = winograd._TRANSFORMS[4][0]
+    written = torch.einsum("ik,ockl,jl->ijco", g, kernel.double(), g).reshape(36, 128, 256)
+    torch.testing.assert_close(transform_kernel(kernel), written.float(), rtol=0, atol=1e-6)
+    edited = kernel.clone()
+    edited[0, 0, 1, 1] += 1.0
+    changed = transform_kernel(edited)
+    assert not torch.equal(changed, transform_kernel(kernel))
+    torch.testing.assert_close(changed[:, 0, 0], transform_kernel(edited[:1, :1])[:, 0, 0])
+    monkeypatch.setattr(winograd, "KERNEL_CACHE_BYTES", changed.numel() * 4 * 2)
+    transform_kernel(edited.flip(2, 3))
+    sizes = [t.numel() * t.element_size() for t in winograd._KERNELS.values()]
+    assert len(sizes) == 2 and sum(sizes) <= winograd.KERNEL_CACHE_BYTES
