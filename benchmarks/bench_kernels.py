@@ -16,7 +16,10 @@ CPU, AVX-512 but no avx512_bf16 and no AMX); and its "AVX2 laptop" configuration
   takes minutes a step) and ``pastiche``'s own step (its ``PasticheArtist.draw``: one L-BFGS
   evaluation of its float32 NCHW VGG19 at the same size), each as a ratio to the baseline;
   the chosen plan is timed inside :func:`painterly.memory.keep_freed_pages`, as a run is, and
-  the baseline both without it (as before issue 17) and with it;
+  the baseline both without it (as before issue 17) and with it. The paths take turns step
+  by step (the order rotated each round), and each ratio is the median of the rounds' ratios:
+  on a shared 2-core host one path's step varied by 25 % between rounds, which the ratios of
+  separate medians carried whole;
 - the chosen plan's loss relative to the baseline's on the same image (the precision gap).
 
     python benchmarks/bench_kernels.py            # every configuration (about 5 minutes)
@@ -46,46 +49,72 @@ AVX2 = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
 NO_BF16 = {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_VNNI"}
 
 
-def _step_seconds(runner: object, x0: torch.Tensor, p: object, a: object, steps: int) -> float:
-    """Median seconds of one L-BFGS iteration (one evaluation, no line search), after two."""
-    x = x0.clone().requires_grad_(True)
-    opt = torch.optim.LBFGS([x], lr=1.0, max_iter=1, history_size=20, line_search_fn=None)
+class _Path:
+    """One path's picture and L-BFGS state (one iteration, one evaluation, no line search), so
+    that the paths take turns step by step: a slow spell of the machine (a neighbour on a
+    shared host) then slows all of them, not the one being timed."""
 
-    def closure() -> float:
-        opt.zero_grad()
-        loss = runner._loss(x, p, a)[0] / 1e10  # type: ignore[attr-defined]
+    def __init__(self, runner: object, vgg: object, x0: torch.Tensor, targets: tuple, keep: bool):
+        self.runner, self.vgg, self.targets, self.keep = runner, vgg, targets, keep
+        self.x = x0.clone().requires_grad_(True)
+        self.opt = torch.optim.LBFGS(
+            [self.x], lr=1.0, max_iter=1, history_size=20, line_search_fn=None
+        )
+
+    def closure(self) -> float:
+        self.opt.zero_grad()
+        loss = self.runner._loss(self.x, *self.targets)[0] / 1e10  # type: ignore[attr-defined]
         loss.backward()
         return float(loss.detach())
 
-    times = []
-    for i in range(steps + 2):
-        started = time.perf_counter()
-        opt.step(closure)
-        if i >= 2:
-            times.append(time.perf_counter() - started)
+    def step(self) -> float:
+        """Seconds of one step (inside keep_freed_pages, as a run is, where ``keep``)."""
+        from painterly.memory import keep_freed_pages
+
+        self.runner.vgg = self.vgg  # type: ignore[attr-defined]
+        with keep_freed_pages() if self.keep else contextlib.nullcontext():
+            started = time.perf_counter()
+            self.opt.step(self.closure)
+            took = time.perf_counter() - started
         with torch.no_grad():
-            x.clamp_(0, 1)
-    return statistics.median(times)
+            self.x.clamp_(0, 1)
+        return took
 
 
-def _pastiche_seconds(steps: int) -> float:
-    """Median seconds of one ``pastiche`` step (one L-BFGS evaluation) at 512 px, after two."""
-    from pastiche.pastiche import PasticheArtist
+class _Pastiche:
+    """``pastiche``'s own step at 512 px (``PasticheArtist.draw``: one L-BFGS evaluation)."""
 
-    torch.manual_seed(0)
-    artist = PasticheArtist(str(CONTENT), [str(STYLE)], device="cpu", size=512, style_size=512)
-    times = []
-    for i in range(steps + 2):
+    def __init__(self) -> None:
+        from pastiche.pastiche import PasticheArtist
+
+        torch.manual_seed(0)
+        self.artist = PasticheArtist(
+            str(CONTENT), [str(STYLE)], device="cpu", size=512, style_size=512
+        )
+
+    def step(self) -> float:
         started = time.perf_counter()
-        artist.draw()
-        if i >= 2:
-            times.append(time.perf_counter() - started)
-    return statistics.median(times)
+        self.artist.draw()
+        return time.perf_counter() - started
+
+
+def _take_turns(paths: dict[str, _Path | _Pastiche], steps: int) -> dict[str, list[float]]:
+    """Seconds of ``steps`` steps of every path, after two untimed, the paths taking turns
+    (the order rotated each round)."""
+    names, times = list(paths), {name: [] for name in paths}
+    for i in range(steps + 2):
+        for name in names[i % len(names) :] + names[: i % len(names)]:
+            took = paths[name].step()
+            if i >= 2:
+                times[name].append(took)
+    return times
 
 
 def worker(steps: int) -> dict[str, object]:
-    """Every path in this process: the baseline, the chosen plan, bf16's path of before (where
-    bf16 is native), pastiche, and the baseline again (the better of its two is kept)."""
+    """Every path in this process, taking turns step by step: the baseline, the chosen plan,
+    bf16's path of before (where bf16 is native), the baseline keeping its freed pages and
+    pastiche. Each path's median seconds, and its median ratio to the baseline's step of the
+    same round."""
     from painterly import Config, StyleTransfer
     from painterly.kernels import (
         _bf16_is_faster,
@@ -95,7 +124,6 @@ def worker(steps: int) -> dict[str, object]:
         cpu_flags,
         cpu_model,
     )
-    from painterly.memory import keep_freed_pages
     from painterly.vgg import VGG19Features
 
     runner = StyleTransfer(Config(size=512, precision="fp32", convolution="direct", seed=0))
@@ -113,23 +141,26 @@ def worker(steps: int) -> dict[str, object]:
         config = runner.config
         vggs[kind] = VGG19Features(config.weights, config.pooling, up_to=runner.layers)
         apply_plan(vggs[kind], kind_plan)
-    results = {}
-    for kind in (*vggs, "pastiche", "baseline kept", "baseline2"):
-        if kind == "pastiche":
-            results[kind] = _pastiche_seconds(steps)
-            continue
-        runner.vgg = vggs[kind.removesuffix("2").removesuffix(" kept")]
-        # A run keeps its freed pages (painterly.memory.keep_freed_pages); the paths of
-        # before did not, and are timed without; the baseline both ways.
-        keep = kind in ("chosen", "baseline kept")
-        with keep_freed_pages() if keep else contextlib.nullcontext():
-            results[kind] = _step_seconds(runner, content, p, a, steps)
+    targets = (p, a)
+    paths: dict[str, _Path | _Pastiche] = {
+        kind: _Path(runner, vgg, content, targets, keep=kind == "chosen")
+        for kind, vgg in vggs.items()
+    }
+    # A run keeps its freed pages (painterly.memory.keep_freed_pages); the paths of before
+    # did not, and are timed without; the baseline both ways.
+    paths["baseline kept"] = _Path(runner, vggs["baseline"], content, targets, keep=True)
+    paths["pastiche"] = _Pastiche()
+    times = _take_turns(paths, steps)
     with torch.no_grad():
         runner.vgg = vggs["baseline"]
         exact = runner._loss(content, p, a)[0].item()
         runner.vgg = vggs["chosen"]
         fast = runner._loss(content, p, a)[0].item()
-    results["baseline"] = min(results["baseline"], results.pop("baseline2"))
+    results = {kind: statistics.median(t) for kind, t in times.items()}
+    ratios = {
+        kind: sorted(b / k for b, k in zip(times["baseline"], t, strict=True))
+        for kind, t in times.items()
+    }
     return {
         "cpu": cpu_model(),
         "flags": cpu_flags(),
@@ -138,6 +169,7 @@ def worker(steps: int) -> dict[str, object]:
         "plan": plan.describe(),
         "choose_s": choose_s,
         "seconds": results,
+        "ratios": ratios,
         "loss_gap": fast / exact - 1,
     }
 
@@ -156,7 +188,7 @@ def _run(steps: int, env: dict[str, str]) -> dict[str, object]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=5, help="timed steps per path")
+    parser.add_argument("--steps", type=int, default=7, help="timed steps per path")
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker is not None:
@@ -179,6 +211,7 @@ def _report(label: str, r: dict[str, object]) -> None:
     """Print one configuration's result."""
     flags = " ".join(f"{k}={'yes' if v else 'no'}" for k, v in r["flags"].items())  # type: ignore[attr-defined]
     seconds: dict[str, float] = r["seconds"]  # type: ignore[assignment]
+    ratios: dict[str, list[float]] = r["ratios"]  # type: ignore[assignment]
     base = seconds["baseline"]
     print(f"\n{label}: {r['cpu']}, {flags}, capability {r['capability']}, {r['threads']} threads")
     print(f"  choice: {r['plan']} (measured in {float(r['choose_s']):.1f} s)")  # type: ignore[arg-type]
@@ -188,8 +221,11 @@ def _report(label: str, r: dict[str, object]) -> None:
              "pastiche": "pastiche"}  # fmt: skip
     for kind, name in names.items():
         if kind in seconds:
-            ratio = base / seconds[kind]
-            print(f"    {name}: {seconds[kind]:.3f} s, {ratio:.2f}x the baseline's speed")
+            ratio, low, high = statistics.median(ratios[kind]), ratios[kind][0], ratios[kind][-1]
+            print(
+                f"    {name}: {seconds[kind]:.3f} s, {ratio:.2f}x the baseline's speed"
+                f" (rounds {low:.2f}-{high:.2f}x)"
+            )
     print(f"  chosen plan's loss against the baseline's: {float(r['loss_gap']):+.1e}", flush=True)  # type: ignore[arg-type]
 
 
