@@ -18,8 +18,8 @@ CPU, AVX-512 but no avx512_bf16 and no AMX); and its "AVX2 laptop" configuration
   the chosen plan is timed inside :func:`painterly.memory.keep_freed_pages`, as a run is, and
   the baseline both without it (as before issue 17) and with it. The paths take turns step
   by step (the order rotated each round), and each ratio is the median of the rounds' ratios:
-  on a shared 2-core host one path's step varied by 25 % between rounds, which the ratios of
-  separate medians carried whole;
+  on a shared 2-core host (AMD EPYC, AVX2) one process ran 25 % slower than its twin
+  throughout, and the ratios of separate medians carried such spells whole;
 - the chosen plan's loss relative to the baseline's on the same image (the precision gap).
 
     python benchmarks/bench_kernels.py            # every configuration (about 5 minutes)

@@ -12,7 +12,7 @@ from painterly.config import ConfigError
 from painterly.kernels import KernelPlan
 from painterly.transfer import WINOGRAD_FROM, resolve_convolution
 from painterly.vgg import VGG19Features
-from painterly.weights import CONV_NAMES
+from painterly.weights import CONV_NAMES, VGGWeights
 from painterly.winograd import WinogradConv2d, transform_kernel, winograd_conv2d
 
 from .conftest import CONTENT, STYLE
@@ -198,7 +198,7 @@ def test_bf16_keeps_the_exact_adjoint_and_float32_the_transposed_kernels() -> No
 
 
 def test_networks_of_one_process_share_their_kernels_and_a_changed_kernel_gets_its_own(
-    weights, monkeypatch: pytest.MonkeyPatch
+    weights: VGGWeights, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A new network per job (painterly.stylize) made each layer's transforms again: 1.3 s and
     ~400 MB a float32 network, freed into glibc's heaps on every job (the level-off test of
@@ -223,3 +223,14 @@ def test_networks_of_one_process_share_their_kernels_and_a_changed_kernel_gets_i
     transform_kernel(edited.flip(2, 3))
     sizes = [t.numel() * t.element_size() for t in winograd._KERNELS.values()]
     assert len(sizes) == 2 and sum(sizes) <= winograd.KERNEL_CACHE_BYTES
+
+
+def test_the_kernels_timing_layers_are_not_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    """painterly.kernels times Winograd on random kernels once: they must not take the
+    cache's room from a network's."""
+    monkeypatch.setattr(winograd, "_KERNELS", type(winograd._KERNELS)())
+    conv = torch.nn.Conv2d(8, 8, 3, padding=1)
+    once, kept = WinogradConv2d(conv, keep=False), WinogradConv2d(conv)
+    assert len(winograd._KERNELS) == 2  # the kept layer's u and its transposed u
+    torch.testing.assert_close(once.u, kept.u, rtol=0, atol=0)
+    assert once.u.data_ptr() != kept.u.data_ptr()

@@ -316,7 +316,7 @@ def _module(candidate: str, c_in: int, c_out: int) -> tuple[nn.Module, torch.dty
     conv = nn.Conv2d(c_in, c_out, 3, padding=1).requires_grad_(False)
     dtype = torch.bfloat16 if candidate.startswith("bf16") else torch.float32
     if "winograd" in candidate:
-        return WinogradConv2d(conv, dtype, m=int(candidate[-1])), dtype, True
+        return WinogradConv2d(conv, dtype, m=int(candidate[-1]), keep=False), dtype, True
     cl = candidate != "fp32-nchw-direct"
     fmt = torch.channels_last if cl else torch.contiguous_format
     return conv.to(dtype=dtype, memory_format=fmt), dtype, cl  # type: ignore[call-overload]

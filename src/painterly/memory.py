@@ -189,8 +189,8 @@ def keep_freed_pages() -> Iterator[None]:
     Why (issue 17): glibc gives each block over 32 MiB (a 512 px run's first-block feature
     maps and their gradients: 50 MB each) its own mmap and unmaps it when freed, so every
     step faulted ~0.7 GB of fresh pages in again, 160k–190k page faults: ~0.5 s of a 2.2 s
-    step at 512 px on the project's 2-core AMD EPYC (benchmarks/bench_kernels.py). Kept, a
-    step after the first faults no page in.
+    step at 512 px on the project's 2-core AMD EPYC (AVX2, no AVX-512;
+    benchmarks/bench_kernels.py). Kept, a step after the first faults no page in.
     """
     if _MALLOPT is None:
         yield

@@ -144,7 +144,7 @@ def _tile(u: torch.Tensor) -> tuple[int, int, torch.Tensor, torch.Tensor]:
 
 
 def transform_kernel(
-    weight: torch.Tensor, dtype: torch.dtype | None = None, m: int = _M
+    weight: torch.Tensor, dtype: torch.dtype | None = None, m: int = _M, keep: bool = True
 ) -> torch.Tensor:
     """Kernels in the Winograd domain, U = G g Gᵀ (Lavin & Gray 2016, eq. 9), computed in
     float64 as one matrix product, vec(U) = (G ⊗ G) vec(g).
@@ -152,12 +152,15 @@ def transform_kernel(
     The kernels are frozen, so the result is kept (:data:`KERNEL_CACHE_BYTES`), addressed by
     the kernel's bytes: the networks of one process that share weights share these tensors
     too, and a network is made again without computing them (0.2 s and 75 MB a 512-channel
-    layer in float64 on the project's CPU). Never change a returned tensor in place.
+    layer in float64 on the project's AMD EPYC, AVX2 and no AVX-512). Never change a returned
+    tensor in place.
 
     Args:
         weight: (C_out, C_in, 3, 3), any float dtype.
         dtype: of the result; default ``weight``'s.
         m: the output tile side of F(m×m, 3×3), one of :data:`TILE_SIZES`.
+        keep: False for kernels used once (the random ones :mod:`painterly.kernels` times):
+            computed without looking them up or keeping them.
 
     Returns:
         ((m + 2)², C_in, C_out), contiguous: for each of the tile positions (36 for m = 4),
@@ -173,13 +176,13 @@ def transform_kernel(
         raise ValueError(f"expected kernels of shape (C_out, C_in, 3, 3), got {shape}")
     weight = weight.detach()
     dtype = dtype or weight.dtype
+    if not keep:
+        return _transformed(weight, dtype, m)
     key = (_digest(weight), tuple(weight.shape), weight.dtype, dtype, m, weight.device)
     with _KERNELS_LOCK:
         u = _KERNELS.pop(key, None)
     if u is None:
-        g = _TRANSFORMS[m][0].to(weight.device)
-        taps = weight.permute(2, 3, 1, 0).reshape(9, -1).double()  # (9, C_in · C_out)
-        u = (torch.kron(g, g) @ taps).to(dtype).reshape(-1, *weight.shape[1::-1])
+        u = _transformed(weight, dtype, m)
     with _KERNELS_LOCK:
         _KERNELS[key] = u  # the most recently used last
         while sum(t.numel() * t.element_size() for t in _KERNELS.values()) > KERNEL_CACHE_BYTES:
@@ -193,6 +196,13 @@ def transform_kernel(
 KERNEL_CACHE_BYTES = 512 * 2**20
 _KERNELS: OrderedDict[tuple[object, ...], torch.Tensor] = OrderedDict()
 _KERNELS_LOCK = threading.Lock()
+
+
+def _transformed(weight: torch.Tensor, dtype: torch.dtype, m: int) -> torch.Tensor:
+    """U = G g Gᵀ of (C_out, C_in, 3, 3) kernels as ((m + 2)², C_in, C_out) in ``dtype``."""
+    g = _TRANSFORMS[m][0].to(weight.device)
+    taps = weight.permute(2, 3, 1, 0).reshape(9, -1).double()  # (9, C_in · C_out)
+    return (torch.kron(g, g) @ taps).to(dtype).reshape(-1, *weight.shape[1::-1])
 
 
 def _digest(weight: torch.Tensor) -> bytes:
@@ -425,19 +435,24 @@ class WinogradConv2d(nn.Module):
     optimisation can notice (tests/test_winograd.py). In bf16, where one layer is ~2.6 % off,
     it is the exact adjoint of the forward pass instead (:func:`winograd_conv2d_input_grad`,
     about twice the forward's cost), so that the optimiser sees the gradient of the function
-    it evaluates. The kernel transforms are made once, here, in ``dtype`` and on the conv's
-    device; they take 4× the memory of the kernel (8× with the float32 transposed one).
+    it evaluates. The kernel transforms are made once, in ``dtype`` and on the conv's
+    device, and shared by every layer of the same kernels (``keep``); they take 4× the
+    memory of the kernel (8× with the float32 transposed one).
 
     Args:
         conv: the convolution to replace; kernel 3×3, stride 1, padding 1, no groups/dilation.
         dtype: of the kernel transform and bias; default the conv's.
         m: the output tile side, one of :data:`TILE_SIZES` (default 4).
+        keep: whether the transforms are kept for the next layer of the same kernels
+            (:func:`transform_kernel`).
 
     Raises:
         ValueError: any other convolution, or another m.
     """
 
-    def __init__(self, conv: nn.Conv2d, dtype: torch.dtype | None = None, m: int = _M) -> None:
+    def __init__(
+        self, conv: nn.Conv2d, dtype: torch.dtype | None = None, m: int = _M, keep: bool = True
+    ) -> None:
         super().__init__()
         if (
             conv.kernel_size != (3, 3)
@@ -453,10 +468,10 @@ class WinogradConv2d(nn.Module):
         self.u: torch.Tensor
         self.bias: torch.Tensor
         self.u_transposed: torch.Tensor | None
-        self.register_buffer("u", transform_kernel(weight, dtype, m))
+        self.register_buffer("u", transform_kernel(weight, dtype, m, keep))
         transposed = None
         if (dtype or weight.dtype) != torch.bfloat16:
-            transposed = transform_kernel(weight.flip(2, 3).transpose(0, 1), dtype, m)
+            transposed = transform_kernel(weight.flip(2, 3).transpose(0, 1), dtype, m, keep)
         self.register_buffer("u_transposed", transposed)
         bias = conv.bias.detach() if conv.bias is not None else weight.new_zeros(conv.out_channels)
         self.register_buffer("bias", bias.to(dtype or bias.dtype, copy=True))
