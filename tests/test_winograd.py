@@ -47,17 +47,21 @@ def test_matches_direct_convolution_in_float64(
     torch.testing.assert_close(grad, expected_grad, rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("batch", [1, 2])
 @pytest.mark.parametrize("band_rows", [1, 2, 3])
-def test_bands_of_tile_rows_change_nothing(monkeypatch: pytest.MonkeyPatch, band_rows) -> None:
+def test_bands_of_tile_rows_change_nothing(
+    monkeypatch: pytest.MonkeyPatch, band_rows, batch
+) -> None:
     """Processed in bands of 1, 2 or 3 tile rows (overlapping by 2 pixels in the adjoint
     backward pass's sums), output and gradient (both backward passes) still equal direct
-    convolution's in float64."""
+    convolution's in float64, for one image (whose tile rows the separable transform reads in
+    place) and two (gathered first)."""
     from painterly import winograd
 
     monkeypatch.setattr(winograd, "_band_rows", lambda *_: band_rows)
     torch.manual_seed(1)
     conv = torch.nn.Conv2d(5, 6, 3, padding=1).double()
-    x = torch.randn(2, 5, 19, 10, dtype=torch.float64, requires_grad=True)
+    x = torch.randn(batch, 5, 19, 10, dtype=torch.float64, requires_grad=True)
     module = WinogradConv2d(conv)
     for _ in ("transposed", "adjoint"):
         y, expected = module(x), conv(x)
