@@ -238,13 +238,15 @@ def _digest(weight: torch.Tensor) -> bytes:
 
 
 def _band_rows(batch: int, tiles_across: int, channels: int) -> int:
-    """Tile rows per band: the intermediates of one band stay near 64 Ki elements per tile
+    """Tile rows per band: the intermediates of one band stay near 32 Ki elements per tile
     position (a few MB, about what the caches hold), but at least 256 tiles, so that the
     products are not too thin. Whole-image intermediates made the transforms slower than
     linear in the pixels: at 1024 px conv3_2 took 121 ms whole, 67 ms in bands, 127 ms direct
-    (bf16, 2 cores; benchmarks/README.md)."""
+    (bf16, 2 cores; benchmarks/README.md). 32 Ki rather than 64 Ki made float32 conv1_2 and
+    conv2_2 at 512 px ~1.1× faster (AMD EPYC, AVX2) and changes no band of 256 channels or
+    more (there the 256 tiles decide)."""
     per_row = batch * tiles_across
-    return max(1, -(-256 // per_row), (64 * 1024) // (per_row * channels))
+    return max(1, -(-256 // per_row), (32 * 1024) // (per_row * channels))
 
 
 def _band_product(
