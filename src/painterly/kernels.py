@@ -87,8 +87,11 @@ BF16_WINOGRAD_FROM = "conv3_1"
 FP32_CANDIDATES = ("fp32-nchw-direct", "fp32-direct", "fp32-winograd2", "fp32-winograd4",
                    "fp32-winograd6")  # fmt: skip
 #: What ``auto`` times. F(2×2) and F(6×6) are left out: on the AMD EPYC (Zen 3, AVX2) of
-#: benchmarks/README.md F(2×2) was slower than F(4×4) on every layer and F(6×6) no faster,
-#: and each candidate costs ~0.7 s of the first run there. ``measure_candidates`` takes them.
+#: benchmarks/README.md F(2×2) was slower than F(4×4) on every layer, and F(6×6), with the
+#: separable float32 transforms, only ~1.1× faster on the 256- and 512-channel layers while its
+#: kernel transforms take 64/36 of F(4×4)'s memory (~650 MB for the plan, over
+#: :data:`painterly.winograd.KERNEL_CACHE_BYTES`); each candidate also costs ~0.7 s of the
+#: first run there. ``measure_candidates`` takes them.
 AUTO_CANDIDATES = ("fp32-nchw-direct", "fp32-direct", "fp32-winograd4", *BF16_CANDIDATES)
 
 #: {(conv layer of a distinct shape, candidate): estimated ms at 512 × 384 px, all its layers}.
