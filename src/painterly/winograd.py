@@ -153,9 +153,14 @@ def _ones_column(at: torch.Tensor) -> int:
     return int(torch.nonzero((at == 1).all(dim=0))[0])
 
 
+def _separable(m: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """(Bᵀ, Aᵀ, Aᵀ's column of ones) of F(m×m, 3×3), for the separable float32 path."""
+    at, _, bt = _factors(m)
+    return bt, at, _ones_column(at)
+
+
 _TRANSFORMS = {m: _transforms(m) for m in TILE_SIZES}
-#: (Bᵀ, Aᵀ, Aᵀ's column of ones) of each m, for the separable float32 path.
-_SEPARABLE = {m: (bt, at, _ones_column(at)) for m in TILE_SIZES for at, _, bt in [_factors(m)]}
+_SEPARABLE = {m: _separable(m) for m in TILE_SIZES}
 _TILE_OF = {(m + 2) ** 2: m for m in TILE_SIZES}  # transform size → m
 
 
@@ -270,12 +275,13 @@ def _band_product(
 def _input_transform(
     padded: torch.Tensor, bt: torch.Tensor, m: int, r0: int, rows: int
 ) -> torch.Tensor:
-    """Bᵀ d B of the tiles of tile rows r0 … r0 + rows − 1 of ``padded`` (B, m·th + 2, m·tw + 2,
-    C), computed as the two 1-D transforms it is (Bᵀ acting on a tile's rows, then on its
-    columns): 2·(m + 2) products per value instead of the (m + 2)² of vec(d) ↦ (Bᵀ ⊗ Bᵀ) vec(d),
-    and with one image the first reads the image in place (a tile row's m + 2 image rows are
-    one strided matrix). Returns ((m + 2)², tiles · C) in ``padded``'s dtype, tile position
-    first (row-major), then tiles (image, row, column) and channels."""
+    """Bᵀ d B of the tiles of tile rows r0 … r0 + rows − 1 of ``padded`` (B, m·th + 2,
+    m·tw + 2, C), contiguous as :func:`_padded` makes it, computed as the two 1-D transforms it
+    is (Bᵀ acting on a tile's rows, then on its columns): 2·(m + 2) products per value instead
+    of the (m + 2)² of vec(d) ↦ (Bᵀ ⊗ Bᵀ) vec(d), and with one image the first reads the image
+    in place (a tile row's m + 2 image rows are one strided matrix). Returns ((m + 2)²,
+    tiles · C) in ``padded``'s dtype, tile position first (row-major), then tiles (image, row,
+    column) and channels."""
     b, _, wp, c = padded.shape
     a, tw = m + 2, (wp - 2) // m
     sb, sh, sw, sc = padded.stride()
