@@ -35,6 +35,11 @@ if TYPE_CHECKING:
     from .vgg import VGG19Features
     from .weights import VGGWeights, WeightsError, load_weights
 
+from .memory import bound_library_caches
+
+# Before any convolution of this process: oneDNN and ideep read their cache bounds once.
+bound_library_caches()
+
 try:
     __version__ = _metadata.version("painterly")
 except _metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree
