@@ -69,7 +69,7 @@ print(os.environ["ONEDNN_PRIMITIVE_CACHE_CAPACITY"], os.environ["LRU_CACHE_CAPAC
 
 def test_importing_painterly_bounds_the_kernel_libraries_caches_unless_set() -> None:
     # oneDNN and ideep read these once, at their first primitive: import painterly sets them
-    # (1024 each by default: a process painting many sizes grew ~5 MB a job), a user's win.
+    # (1024 each by default: a process painting many sizes grew ~5 MB a job), a user's value wins.
     env = {k: v for k, v in os.environ.items() if k not in memory.LIBRARY_CACHE_CAPACITIES}
     run = [sys.executable, "-c", _CACHES]
     bounded = subprocess.run(run, env=env, check=True, capture_output=True, text=True)
