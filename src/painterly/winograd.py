@@ -272,6 +272,20 @@ def _band_product(
     return torch.addmm(bias.to(d.dtype).repeat(tiles), kron_a, products)
 
 
+def _tiles(padded: torch.Tensor, m: int, r0: int, rows: int) -> torch.Tensor:
+    """The overlapping (m + 2)² tiles of tile rows r0 … r0 + rows − 1 of ``padded`` (B,
+    m·th + 2, m·tw + 2, C), a view: (m + 2, m + 2, B, rows, tw, C), tile position first, each
+    position one (tiles, C) matrix."""
+    b, _, wp, c = padded.shape
+    sb, sh, sw, sc = padded.stride()
+    a, tw = m + 2, (wp - 2) // m
+    return padded.as_strided(
+        (a, a, b, rows, tw, c),
+        (sh, sw, sb, m * sh, m * sw, sc),
+        padded.storage_offset() + m * r0 * sh,
+    )
+
+
 def _input_transform(
     padded: torch.Tensor, bt: torch.Tensor, m: int, r0: int, rows: int
 ) -> torch.Tensor:
@@ -284,17 +298,16 @@ def _input_transform(
     column) and channels."""
     b, _, wp, c = padded.shape
     a, tw = m + 2, (wp - 2) // m
-    sb, sh, sw, sc = padded.stride()
-    offset = padded.storage_offset() + m * r0 * sh
+    sh = padded.stride(1)
     n = b * rows * tw * c
     if b == 1:  # (rows, a, W' · C): each tile row's a image rows, without a copy
+        offset = padded.storage_offset() + m * r0 * sh
         strip = padded.as_strided((rows, a, wp * c), (m * sh, sh, 1), offset)
         s = torch.matmul(bt, strip)
         st = s.stride()  # Bᵀ d for every tile: (i, l, rows, tw, C), gathered
         half = s.as_strided((a, a, rows, tw, c), (st[1], c, st[0], m * c, 1)).reshape(a, a, n)
     else:
-        d = padded.as_strided((a, a, b, rows, tw, c), (sh, sw, sb, m * sh, m * sw, sc), offset)
-        half = torch.mm(bt, d.reshape(a, a * n)).view(a, a, n)
+        half = torch.mm(bt, _tiles(padded, m, r0, rows).reshape(a, a * n)).view(a, a, n)
     return torch.bmm(bt.expand(a, a, a), half).view(a * a, n)  # (Bᵀ d) B
 
 
@@ -330,21 +343,10 @@ def _band_function(
         return lambda r0, rows: _products_back(
             _input_transform(padded, bt, m, r0, rows), u, at, ones, bias
         )
-    b, _, wp, c = padded.shape
-    tw = (wp - 2) // m
-    sb, sh, sw, sc = padded.stride()
     kron_b, kron_a = kron_b.to(padded), kron_a.to(padded)
-
-    def dense(r0: int, rows: int) -> torch.Tensor:
-        # (m+2, m+2, B, rows, tw, C): tile position first, each one (tiles, C) matrix.
-        d = padded.as_strided(
-            (a, a, b, rows, tw, c),
-            (sh, sw, sb, m * sh, m * sw, sc),
-            padded.storage_offset() + m * r0 * sh,
-        )
-        return _band_product(d.reshape(a * a, b * rows * tw * c), u, kron_b, kron_a, bias)
-
-    return dense
+    return lambda r0, rows: _band_product(
+        _tiles(padded, m, r0, rows).reshape(a * a, -1), u, kron_b, kron_a, bias
+    )
 
 
 def _padded(x: torch.Tensor, m: int, th: int, tw: int, gate: torch.Tensor | None) -> torch.Tensor:
