@@ -55,7 +55,7 @@ def test_many_jobs_of_different_sizes_level_off() -> None:
         text=True,
     )
     rss = json.loads(out.stdout)
-    # 12 MB over 8 jobs in float32 (AMD EPYC Zen 3), 22 MB in bf16 (Zen 4, avx512_bf16): 50 MB
+    # 12 MB over 8 jobs in float32 (AMD EPYC Zen 3), 22 MB in bf16 (Zen 4, avx512_bf16 yes): 50 MB
     # there, still climbing ~5 MB a job, before oneDNN's and ideep's caches were bounded.
     growth = max(rss[2:]) - rss[1]
     assert growth < 40, [round(r) for r in rss]

@@ -217,10 +217,11 @@ def keep_freed_pages() -> Iterator[None]:
 #: :func:`bound_library_caches` unless the environment already sets them. oneDNN keeps every
 #: primitive it built (1024 by default) and ideep, PyTorch's layer over it, keeps its own
 #: computations (1024), each holding its primitive: a process painting pictures of many sizes
-#: grew ~4 MB a job with bf16 (AMD EPYC Zen 4, avx512_bf16 yes, amx no; 40 jobs of 48–160 px:
-#: +150 MB, still climbing) and ~1 MB with float32. Bounded, it levelled off after ~6 jobs
-#: (+12 MB). One 512 px step uses 57 distinct primitives (bf16 Winograd) to 104 (float32
-#: direct) and ~26 of ideep's; none is built again in a step after the first two.
+#: grew ~4 MB a job with bf16 (AMD EPYC Zen 4: avx2, avx512f, avx512_bf16 yes, amx no; 40
+#: jobs of 48–160 px: +150 MB, still climbing) and ~1 MB with float32. Bounded, it levelled
+#: off after ~6 jobs (+12 MB). One 512 px step uses 57 distinct primitives (bf16 Winograd)
+#: to 104 (float32 direct) and ~26 of ideep's; none is built again in a step after the first
+#: two.
 LIBRARY_CACHE_CAPACITIES = {"ONEDNN_PRIMITIVE_CACHE_CAPACITY": "256", "LRU_CACHE_CAPACITY": "64"}
 
 
