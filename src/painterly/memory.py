@@ -220,8 +220,8 @@ def keep_freed_pages() -> Iterator[None]:
 #: grew ~4 MB a job with bf16 (AMD EPYC Zen 4: avx2, avx512f, avx512_bf16 yes, amx no; 40
 #: jobs of 48–160 px: +150 MB, still climbing) and ~1 MB with float32. Bounded, it levelled
 #: off after ~6 jobs (+12 MB). One 512 px step uses 57 distinct primitives (bf16 Winograd)
-#: to 104 (float32 direct) and ~26 of ideep's; none is built again in a step after the first
-#: two.
+#: to 104 (float32 direct), and at most 26 convolutions (13 layers, forward and backward) of
+#: ideep's; none is built again in a step after the first two.
 LIBRARY_CACHE_CAPACITIES = {"ONEDNN_PRIMITIVE_CACHE_CAPACITY": "256", "LRU_CACHE_CAPACITY": "64"}
 
 
