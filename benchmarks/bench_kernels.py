@@ -16,15 +16,18 @@ CPU, AVX-512 but no avx512_bf16 and no AMX); and its "AVX2 laptop" configuration
   takes minutes a step) and ``pastiche``'s own step (its ``PasticheArtist.draw``: one L-BFGS
   evaluation of its float32 NCHW VGG19 at the same size), each as a ratio to the baseline;
   the chosen plan is timed inside :func:`painterly.memory.keep_freed_pages`, as a run is, and
-  the baseline both without it (as before issue 17) and with it (entered and left each step, so
-  that the paths can take turns: a step then faults in now and then pages a run's would not,
-  up to ~13k on AMD EPYC Zen 4, so the chosen plan's ratio errs low). The paths take turns step
-  by step (the order rotated each round), and each ratio is the median of the rounds' ratios:
-  on a shared 2-core host (AMD EPYC, AVX2) one process ran 25 % slower than its twin
-  throughout, and the ratios of separate medians carried such spells whole;
+  the baseline both without it (as before issue 17) and with it. The paths take turns (the
+  order rotated each round), and each ratio is the median of the rounds' ratios: on a shared
+  2-core host (AMD EPYC, AVX2) one process ran 25 % slower than its twin throughout, and the
+  ratios of separate medians carried such spells whole. A turn is two steps, the first
+  untimed: mallopt's settings are the process's, so a path not keeping its pages gives back
+  the heap the others grew, and the first step after it faulted in 70k–120k pages that a
+  run's steps do not (1.1–1.8 s against 1.0 s steady; Intel Xeon, avx2, avx512f yes,
+  avx512_bf16 no, amx no). Until 2026-12-03 a turn was one step, and the chosen plan's ratio
+  came out low;
 - the chosen plan's loss relative to the baseline's on the same image (the precision gap).
 
-    python benchmarks/bench_kernels.py            # every configuration (about 5 minutes)
+    python benchmarks/bench_kernels.py            # every configuration (about 8 minutes)
     python benchmarks/bench_kernels.py --steps 3
 """
 
@@ -101,13 +104,14 @@ class _Pastiche:
 
 
 def _take_turns(paths: dict[str, _Path | _Pastiche], steps: int) -> dict[str, list[float]]:
-    """Seconds of ``steps`` steps of every path, after two untimed, the paths taking turns
-    (the order rotated each round)."""
+    """Seconds of ``steps`` steps of every path, after a round untimed, the paths taking turns
+    (the order rotated each round); a turn is an untimed step, then the timed one."""
     names, times = list(paths), {name: [] for name in paths}
-    for i in range(steps + 2):
+    for i in range(steps + 1):
         for name in names[i % len(names) :] + names[: i % len(names)]:
+            paths[name].step()  # the pages another path gave back, faulted in again
             took = paths[name].step()
-            if i >= 2:
+            if i >= 1:
                 times[name].append(took)
     return times
 
