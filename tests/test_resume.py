@@ -82,6 +82,9 @@ def test_resume_keeps_the_patience_rule_where_it_was() -> None:
         assert torch.equal(resumed.image, whole.image)
 
 
+# The hostile file is a plain pickle (protocol 4+): torch's weights_only loader warns about
+# its protocol before refusing it, as it should.
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol:UserWarning")
 def test_checkpoint_file_round_trip_and_refusals(tmp_path: Path) -> None:
     cfg = Config(**BASE, iterations=3)
     states: dict[int, RunState] = {}
