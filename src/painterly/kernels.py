@@ -66,7 +66,10 @@ _FORMAT = "painterly-kernels"
 #: 2: every candidate timed twice (a first call builds oneDNN's primitives; bf16 Winograd's
 #: first calls made it look 6× slower than it is); version 1's timings are measured again.
 _VERSION = 2
-_ENV = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA")
+#: The variables that cap the vector instructions of the three kernel libraries: ATen's own
+#: kernels, oneDNN (convolutions) and MKL (``bmm``: Winograd's products). The first two leave
+#: MKL on AVX-512 (``MKL_VERBOSE=1``; Intel Xeon, avx512f yes), so an AVX2 laptop is all three.
+_ENV = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")
 
 BF16_CANDIDATES = ("bf16-direct", "bf16-winograd4")
 
