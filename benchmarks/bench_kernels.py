@@ -6,7 +6,7 @@ CPU, AVX-512 but no avx512_bf16 and no AMX); and its "AVX2 laptop" configuration
 (``ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2``). Each prints:
 
 - the CPU model and the flags avx2, avx512f, avx512_bf16, amx (the flags the CPU reports: the
-  configurations limit what oneDNN and ATen use, not what the CPU says);
+  configurations limit what ATen, oneDNN and MKL use, not what the CPU says);
 - :func:`painterly.kernels.choose_kernels`' choice, measured afresh (its wall time too);
 - seconds per step at 512 px (Tübingen 512 × 384 + The Starry Night, the default layers): a
   step is one L-BFGS iteration without line search, i.e. one forward + backward of VGG19 to
@@ -22,7 +22,7 @@ CPU, AVX-512 but no avx512_bf16 and no AMX); and its "AVX2 laptop" configuration
   ratios of separate medians carried such spells whole. A turn is two steps, the first
   untimed: mallopt's settings are the process's, so a path not keeping its pages gives back
   the heap the others grew, and the first step after it faulted in 70k–120k pages that a
-  run's steps do not (1.1–1.8 s against 1.0 s steady; Intel Xeon, avx2, avx512f yes,
+  run's steps do not (1.0–1.8 s against 0.8–1.0 s steady; Intel Xeon, avx2, avx512f yes,
   avx512_bf16 no, amx no). Until 2026-12-03 a turn was one step, and the chosen plan's ratio
   came out low;
 - the chosen plan's loss relative to the baseline's on the same image (the precision gap).
