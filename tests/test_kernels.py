@@ -137,6 +137,8 @@ def test_cache_round_trip_and_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         calls.append(1)
         return fake_timings({"conv4_2": 10.0})
 
+    for variable in ("ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS"):  # set below, one by one
+        monkeypatch.delenv(variable, raising=False)
     first = choose_kernels(CPU, threads=1, cache_dir=tmp_path, measure=measure)
     again = choose_kernels(CPU, threads=1, cache_dir=tmp_path, measure=measure)
     assert (first.decided, again.decided, len(calls)) == ("measured", "cached", 1)
