@@ -68,6 +68,33 @@ def test_measured_choice_takes_each_layer_shapes_fastest_and_not_bf16_when_slowe
     assert not nchw.channels_last and not nchw.algorithms
 
 
+def test_each_layer_shape_takes_its_fastest_tile_size() -> None:
+    timings = fake_timings({"conv3_2": 50.0})
+    timings["conv2_1", "fp32-winograd6"] = 60.0
+    timings["conv3_2", "fp32-winograd6"] = 70.0  # slower than F(4×4) there
+    plan = plan_from_timings(timings)
+    assert plan.algorithm("conv2_1") == "winograd6" and plan.algorithm("conv2_2") == "direct"
+    assert plan.algorithm("conv3_2") == "winograd4"
+    assert "F(4×4)/F(6×6) from conv2_1" in plan.describe()
+    assert "fp32-winograd6" in kernels.AUTO_CANDIDATES
+
+
+def test_trials_compute_whole_tiles_and_estimates_count_the_tiles_of_the_picture() -> None:
+    # A trial side every m divides: F(6×6) on 32 px computed 36 × 36 and looked slow.
+    for side in kernels._TRIAL_SIDE.values():
+        assert all(side % m == 0 for m in (2, 4, 6)), side
+    # conv5_1 at 512 × 384 px: 32 × 24 positions, 36 × 24 of whole 6 × 6 tiles.
+    direct = kernels._estimate_ms("conv5_1", ["conv5_1"], 1.0, "fp32-direct")
+    six = kernels._estimate_ms("conv5_1", ["conv5_1"], 1.0, "fp32-winograd6")
+    four = kernels._estimate_ms("conv5_1", ["conv5_1"], 1.0, "fp32-winograd4")
+    assert six / direct == pytest.approx(36 / 32) and four == pytest.approx(direct)
+    # All layers of a shape: conv3_2's estimate counts conv3_2, conv3_3 and conv3_4.
+    one = kernels._estimate_ms("conv3_2", ["conv3_2"], 1.0, "fp32-direct")
+    assert kernels._estimate_ms(
+        "conv3_2", ["conv3_2", "conv3_3", "conv3_4"], 1.0, "fp32-direct"
+    ) == (pytest.approx(3 * one))
+
+
 def test_requests_restrict_the_measured_choice() -> None:
     timings = fake_timings({"conv3_2": 50.0}, bf16=20.0)
     assert plan_from_timings(timings, precision="fp32").precision == "fp32"

@@ -64,8 +64,9 @@ __all__ = [
 
 _FORMAT = "painterly-kernels"
 #: 2: every candidate timed twice (a first call builds oneDNN's primitives; bf16 Winograd's
-#: first calls made it look 6× slower than it is); version 1's timings are measured again.
-_VERSION = 2
+#: first calls made it look 6× slower than it is); 3: F(6×6) among the candidates, trial
+#: patches of whole tiles (:data:`_TRIAL_SIDE`). Earlier versions' timings are measured again.
+_VERSION = 3
 #: The variables that cap the vector instructions of the three kernel libraries: ATen's own
 #: kernels, oneDNN (convolutions) and MKL (``bmm``: Winograd's products). The first two leave
 #: MKL on AVX-512 (``MKL_VERBOSE=1``; Intel Xeon, avx512f yes), so an AVX2 laptop is all three.
@@ -80,8 +81,10 @@ for _name in CONV_NAMES:
     _out = min(64 << (_block - 1), 512)
     _in = 3 if _name == "conv1_1" else (_out if _index > 1 else min(32 << (_block - 1), 512))
     _SHAPES[_name] = (_in, _out, 1 << (_block - 1))
-#: Side of the square patch each block's layers are timed on.
-_TRIAL_SIDE = {1: 64, 2: 48, 3: 32, 4: 24, 5: 16}
+#: Side of the square patch each block's layers are timed on: multiples of 12, whole tiles of
+#: every F(m×m) (m = 2, 4, 6). At 32 and 16 px F(6×6) computed 27 % padding (6 tiles of 6 for
+#: 32 px), and ``auto`` took it for slower than F(4×4) where it was not (issue 17).
+_TRIAL_SIDE = {1: 60, 2: 48, 3: 36, 4: 24, 5: 24}
 #: The size the estimates are for: the demo's 512 px picture at 4:3.
 _REFERENCE = (384, 512)
 #: bf16's path of before: Winograd F(4×4) from this layer on.
@@ -89,13 +92,20 @@ BF16_WINOGRAD_FROM = "conv3_1"
 
 FP32_CANDIDATES = ("fp32-nchw-direct", "fp32-direct", "fp32-winograd2", "fp32-winograd4",
                    "fp32-winograd6")  # fmt: skip
-#: What ``auto`` times. F(2×2) and F(6×6) are left out: on the AMD EPYC (Zen 3, AVX2) of
-#: benchmarks/README.md F(2×2) was slower than F(4×4) on every layer, and F(6×6), with the
-#: separable float32 transforms, only ~1.1× faster on the 256- and 512-channel layers while its
-#: kernel transforms take 64/36 of F(4×4)'s memory (~650 MB for the plan, over
-#: :data:`painterly.winograd.KERNEL_CACHE_BYTES`); each candidate also costs ~0.7 s of the
-#: first run there. ``measure_candidates`` takes them.
-AUTO_CANDIDATES = ("fp32-nchw-direct", "fp32-direct", "fp32-winograd4", *BF16_CANDIDATES)
+#: What ``auto`` times. F(2×2) is left out: on the AMD EPYC (Zen 3, AVX2) of
+#: benchmarks/README.md and on an Intel Xeon (avx512f yes, avx512_bf16 no) it was slower than
+#: F(4×4) on every layer, and each candidate costs ~0.7 s of the first run. F(6×6) is in since
+#: 2026-12-03: on that Xeon it made conv2_1/conv2_2 the fastest (a 512 px step 0.96-1.07 s
+#: against 1.15-1.20 s with F(4×4) from conv1_2, benchmarks/README.md); its kernel transforms
+#: take 64/36 of F(4×4)'s memory (:data:`painterly.winograd.KERNEL_CACHE_BYTES`).
+#: ``measure_candidates`` takes F(2×2) too.
+AUTO_CANDIDATES = (
+    "fp32-nchw-direct",
+    "fp32-direct",
+    "fp32-winograd4",
+    "fp32-winograd6",
+    *BF16_CANDIDATES,
+)
 
 #: {(conv layer of a distinct shape, candidate): estimated ms at 512 × 384 px, all its layers}.
 Timings = dict[tuple[str, str], float]
@@ -350,12 +360,14 @@ def _trial_seconds(layer: str, candidate: str, cap_s: float) -> float:
     return best
 
 
-def _estimate_ms(layer: str, layers: list[str], seconds: float) -> float:
-    """A trial's seconds → ms for all ``layers`` of that shape at 512 × 384 px."""
+def _estimate_ms(layer: str, layers: list[str], seconds: float, candidate: str) -> float:
+    """A trial's seconds → ms for all ``layers`` of that shape at 512 × 384 px: scaled by the
+    positions computed, which for F(m×m) are whole m × m tiles (a side of n px: ⌈n / m⌉ · m)."""
     scale = _SHAPES[layer][2]
     side = _TRIAL_SIDE[scale.bit_length()]
-    positions = (_REFERENCE[0] // scale) * (_REFERENCE[1] // scale)
-    return 1e3 * seconds * len(layers) * positions / (side * side)
+    m = int(candidate[-1]) if "winograd" in candidate else 1
+    h, w = (-(-(n // scale) // m) * m for n in _REFERENCE)
+    return 1e3 * seconds * len(layers) * h * w / (side * side)
 
 
 def _bf16_is_faster() -> bool:
@@ -401,7 +413,7 @@ def measure_candidates(candidates: tuple[str, ...] = AUTO_CANDIDATES) -> Timings
                 continue  # bf16 stays direct before conv3_1, as before
             seconds = _trial_seconds(layer, candidate, 8 * best)
             best = min(best, seconds)
-            timings[layer, candidate] = _estimate_ms(layer, layers, seconds)
+            timings[layer, candidate] = _estimate_ms(layer, layers, seconds, candidate)
     return timings
 
 
