@@ -222,8 +222,9 @@ def transform_kernel(
 
 #: The most bytes of transformed kernels :func:`transform_kernel` keeps, the least recently
 #: used dropped first: a float32 plan of VGG19 to ``relu5_1`` with its backward's kernels holds
-#: 390 MB, a bf16 one 100 MB.
-KERNEL_CACHE_BYTES = 512 * 2**20
+#: 394 MiB with F(4×4) from conv2_1, 700 MiB with F(6×6) from there (a plan of
+#: :mod:`painterly.kernels` can choose it), a bf16 one 100 MiB.
+KERNEL_CACHE_BYTES = 768 * 2**20
 _KERNELS: OrderedDict[tuple[object, ...], torch.Tensor] = OrderedDict()
 _KERNELS_LOCK = threading.Lock()
 
