@@ -29,6 +29,7 @@ CPU, AVX-512 but no avx512_bf16 and no AMX); and its "AVX2 laptop" configuration
 
     python benchmarks/bench_kernels.py            # every configuration (about 8 minutes)
     python benchmarks/bench_kernels.py --steps 3
+    python benchmarks/bench_kernels.py --native   # this machine as it is only
 """
 
 from __future__ import annotations
@@ -179,11 +180,29 @@ def worker(steps: int) -> dict[str, object]:
         "capability": torch.backends.cpu.get_cpu_capability(),
         "threads": torch.get_num_threads(),
         "plan": plan.describe(),
+        "layers": _layers(plan),
         "choose_s": choose_s,
         "seconds": results,
         "ratios": ratios,
         "loss_gap": fast / exact - 1,
     }
+
+
+def _layers(plan: object) -> str:
+    """The plan's algorithm of each conv layer to relu5_1, runs of equal ones joined: e.g.
+    ``conv1_1-conv1_2 direct, conv2_1-conv5_1 F(6×6)``."""
+    from painterly.weights import CONV_NAMES
+
+    names = CONV_NAMES[: CONV_NAMES.index("conv5_1") + 1]
+    kinds = [plan.algorithm(n) for n in names]  # type: ignore[attr-defined]
+    runs: list[list[str]] = []
+    for name, kind in zip(names, kinds, strict=True):
+        if runs and runs[-1][2] == kind:
+            runs[-1][1] = name
+        else:
+            runs.append([name, name, kind])
+    said = {"direct": "direct", "winograd2": "F(2×2)", "winograd4": "F(4×4)", "winograd6": "F(6×6)"}
+    return ", ".join(f"{a}-{b} {said[k]}" if a != b else f"{a} {said[k]}" for a, b, k in runs)
 
 
 def _run(steps: int, env: dict[str, str]) -> dict[str, object]:
@@ -201,6 +220,9 @@ def _run(steps: int, env: dict[str, str]) -> dict[str, object]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=7, help="timed steps per path")
+    parser.add_argument(
+        "--native", action="store_true", help="this machine as it is only (no configurations)"
+    )
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker is not None:
@@ -211,10 +233,11 @@ def main() -> None:
     from painterly.kernels import cpu_flags
 
     flags = cpu_flags()
-    if flags.get("avx512_bf16") or flags.get("amx"):
-        label = "AVX-512 without bf16 (ONEDNN_MAX_CPU_ISA=AVX512_CORE_VNNI)"
-        configurations.append((label, NO_BF16))
-    configurations.append(("AVX2 laptop configuration", AVX2))
+    if not args.native:
+        if flags.get("avx512_bf16") or flags.get("amx"):
+            label = "AVX-512 without bf16 (ONEDNN_MAX_CPU_ISA=AVX512_CORE_VNNI)"
+            configurations.append((label, NO_BF16))
+        configurations.append(("AVX2 laptop configuration", AVX2))
     for label, env in configurations:
         _report(label, _run(args.steps, env))
 
@@ -227,6 +250,7 @@ def _report(label: str, r: dict[str, object]) -> None:
     base = seconds["baseline"]
     print(f"\n{label}: {r['cpu']}, {flags}, capability {r['capability']}, {r['threads']} threads")
     print(f"  choice: {r['plan']} (measured in {float(r['choose_s']):.1f} s)")  # type: ignore[arg-type]
+    print(f"    per layer: {r['layers']}")
     print(f"  512 px step: baseline fp32 NCHW direct {base:.3f} s", flush=True)
     names = {"chosen": "chosen", "before": "bf16 + Winograd from conv3_1 (before issue 17)",
              "baseline kept": "baseline keeping its freed pages",
