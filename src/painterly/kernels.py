@@ -22,8 +22,10 @@ the fastest:
 Each layer shape's time is scaled to the layer's size at 512 × 384 px and multiplied by the
 number of layers of that shape, so the totals estimate one forward + backward pass at that size.
 The result is cached in ``kernels.json`` of the user's cache folder, under a key of CPU model,
-torch version, thread count and the two variables above. On CUDA nothing is timed: bf16 from
-compute capability 8 (Ampere) on, direct convolutions (cuDNN chooses its own algorithms).
+torch version, thread count and the variables that cap the libraries' instruction sets (the
+two above and ``MKL_ENABLE_INSTRUCTIONS``, which MKL, running float32 ``bmm``, reads). On CUDA
+nothing is timed: bf16 from compute capability 8 (Ampere) on, direct convolutions (cuDNN
+chooses its own algorithms).
 """
 
 from __future__ import annotations
