@@ -200,7 +200,8 @@ def test_near_constant_output_is_reported(
 def test_a_run_too_big_for_memory_is_refused_with_a_size_that_fits(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(job, "available_memory", lambda *device: 2**30)  # 1 GiB free
+    # 1.5 GiB free: the process and its kernels fit, 2048 px does not, whole or in tiles
+    monkeypatch.setattr(job, "available_memory", lambda *device: 3 * 2**29)
     out = tmp_path / "o.png"
     code = cli.main(["stylize", str(CONTENT), str(STYLE), "-o", str(out), "--size", "2048", "-q"])
     assert code == 3 and not out.exists()
@@ -208,6 +209,17 @@ def test_a_run_too_big_for_memory_is_refused_with_a_size_that_fits(
     fits = int(re.search(r"--size (\d+) should fit", message).group(1))  # type: ignore[union-attr]
     assert 64 <= fits < 2048
     assert cli.main(["stylize", str(CONTENT), str(STYLE), "-o", str(out), *FAST]) == 0
+
+
+def test_a_machine_without_room_even_for_the_smallest_run_is_told_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(job, "available_memory", lambda *device: 2**28)  # 256 MiB free
+    out = tmp_path / "o.png"
+    code = cli.main(["stylize", str(CONTENT), str(STYLE), "-o", str(out), *FAST])
+    assert code == 3 and not out.exists()
+    message = capsys.readouterr().err
+    assert "no size fits" in message and "--size 0" not in message, message
 
 
 def test_patience_none_really_switches_the_rule_off() -> None:
@@ -260,7 +272,7 @@ def test_keep_alpha_needs_transparency_and_a_format_that_holds_it(
 def test_downscale_to_fit_paints_at_a_size_that_fits(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(job, "available_memory", lambda *device: int(0.6 * 2**30))
+    monkeypatch.setattr(job, "available_memory", lambda *device: int(1.6 * 2**30))
     out = tmp_path / "o.png"
     args = ["stylize", str(CONTENT), str(STYLE), "-o", str(out), "--iterations", "1", "-q"]
     assert cli.main([*args, "--size", "2048", "--downscale-to-fit"]) == 0

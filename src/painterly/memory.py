@@ -5,6 +5,14 @@ the CPU (2026-11-29: 0.74 / 1.73 GiB at 512 / 1024 px in bf16, 0.96 / 2.22 GiB i
 per output pixel for the network's activations and their gradients, plus the optimiser's
 vectors. Checked on 2026-11-30 with Winograd and the Grams keeping bf16 features: a whole
 default 1024 × 768 run (L-BFGS history full) peaked at 2.17 GiB; this model says 2.16 GiB.
+
+Refitted for float32 on 2026-12-04 (Intel Xeon, avx2 and avx512f yes, avx512_bf16 and amx no;
+one scale, 3–6 steps, peak resident memory of the whole process): issue 17's float32 fast path
+(channels_last, Winograd F(4×4)/F(6×6)) peaked at 1.21 / 1.89 / 4.07 / 7.44 GiB at 256 / 512 /
+1024 / 1536 px, float32 NCHW direct at 0.67 / 1.14 / 3.45 / 6.00 GiB, where the model of before
+said 0.56 / 0.90 / 2.26 / 4.40 GiB: ~3700–4000 bytes a pixel from 512 px on, and the
+transformed kernels a fixed ~0.7 GiB (:data:`_KERNEL_BYTES`). A model that underestimates lets
+a run start that the memory cannot hold, so it is fitted to the larger of the two paths.
 Every face (command line, web app, batch) checks through :func:`check_memory`.
 """
 
@@ -37,9 +45,17 @@ __all__ = [
     "resident_memory",
 ]
 
-_BASE_BYTES = 0.45 * 2**30
-_ACTIVATION_BYTES_PER_PIXEL = {"bf16": 1800, "fp32": 2300}
 _GIB = 2**30
+#: The process before any picture: Python, torch's libraries, the network's weights.
+_BASE_BYTES = 0.5 * _GIB
+#: The Winograd kernel transforms a plan keeps, at most
+#: :data:`painterly.winograd.KERNEL_CACHE_BYTES` (768 MiB: a float32 plan with F(6×6) from
+#: conv2_1 and its backward's kernels holds 700 MiB); bf16's Winograd from conv3_1, ~100 MiB.
+#: A float32 direct plan keeps none, and is overestimated by this much.
+_KERNEL_BYTES = {"bf16": 0.1 * _GIB, "fp32": 0.75 * _GIB}
+#: The network's activations and their gradients, bytes per pixel of the scale (bf16: fitted
+#: 2026-11-29; fp32: 2026-12-04, the fast path of issue 17, the module docstring).
+_ACTIVATION_BYTES_PER_PIXEL = {"bf16": 1800, "fp32": 4000}
 #: A tiled run's bytes per pixel of the whole picture besides the optimiser's vectors: the
 #: content and style images, the content features P^l, the gradient being summed, the masks.
 _TILED_WHOLE_BYTES_PER_PIXEL = 160
@@ -65,12 +81,18 @@ def estimate_peak_memory(config: Config, height: int, width: int, precision: str
 
     The largest scale dominates: activations (bf16 or fp32) plus the optimiser's state, which
     for L-BFGS is up to 2·history vectors of the image's size (float32, :func:`_vectors`) and
-    for Adam 2.
+    for Adam 2; on top, a fixed part: the process and the kernel transforms
+    (:data:`_KERNEL_BYTES`).
     """
     pixels = height * width
     vectors = _vectors(config)
-    per_pixel = _ACTIVATION_BYTES_PER_PIXEL.get(precision, 2300) + vectors * 3 * 4
-    return int(_BASE_BYTES + per_pixel * pixels)
+    per_pixel = _ACTIVATION_BYTES_PER_PIXEL.get(precision, 4000) + vectors * 3 * 4
+    return int(_fixed_bytes(precision) + per_pixel * pixels)
+
+
+def _fixed_bytes(precision: str) -> int:
+    """Bytes a run of ``precision`` holds whatever its size: the process and the kernels."""
+    return int(_BASE_BYTES + _KERNEL_BYTES.get(precision, _KERNEL_BYTES["fp32"]))
 
 
 def _vectors(config: Config) -> int:
@@ -101,9 +123,9 @@ def estimate_tiled_peak(config: Config, height: int, width: int, precision: str,
     halo = tile_halo(layers)
     side = max(config.min_side, tile // config.min_side * config.min_side)
     crop = min(height, side + 2 * halo) * min(width, side + 2 * halo)
-    activations = _ACTIVATION_BYTES_PER_PIXEL.get(precision, 2300) * crop
+    activations = _ACTIVATION_BYTES_PER_PIXEL.get(precision, 4000) * crop
     whole = (_vectors(config) * 3 * 4 + _TILED_WHOLE_BYTES_PER_PIXEL) * height * width
-    return int(_BASE_BYTES + activations + whole)
+    return int(_fixed_bytes(precision) + activations + whole)
 
 
 def choose_tile(config: Config, height: int, width: int, precision: str, have: int) -> int | None:
@@ -334,7 +356,7 @@ def check_memory(
     Raises:
         NotEnoughMemoryError: the estimate exceeds ``have`` (and ``downscale`` is off, or even
             the smallest useful size would not fit); the message names both numbers and a
-            ``--size`` that fits.
+            ``--size`` that fits, or says that none does.
     """
     w, h = content_size
     scale = config.size / max(w, h)
@@ -357,7 +379,8 @@ def check_memory(
     check = MemoryCheck(width, height, whole, have, fits)
     if downscale and fits >= config.min_side * 2 ** (len(config.ladder) - 1):
         return fits, check
-    raise NotEnoughMemoryError(
-        f"{check.describe(where)}; --size {fits} should fit (or add --downscale-to-fit)",
-        check,
-    )
+    if fits >= config.min_side:
+        hint = f"--size {fits} should fit (or add --downscale-to-fit)"
+    else:  # the process and the kernels alone would not fit
+        hint = f"no size fits: even the smallest run needs about {fixed / _GIB:.1f} GiB"
+    raise NotEnoughMemoryError(f"{check.describe(where)}; {hint}", check)
