@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import http.client
 import io
 import json
@@ -376,23 +375,22 @@ def test_pages_of_other_sites_cannot_queue_jobs_or_upload(client: TestClient) ->
 def test_a_run_that_would_not_fit_in_memory_is_refused_before_compute(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # float32's estimate whatever this CPU's precision (bf16's would fit 1024 px in tiles)
-    fp32 = functools.partial(_check_as_fp32, memory.check_memory)
+    def fp32(config: Any, precision: str, *args: Any, **kwargs: Any) -> Any:
+        """float32's estimate whatever this CPU's precision (bf16's fits 1024 px in tiles)."""
+        return memory.check_memory(config, "fp32", *args, **kwargs)
+
     monkeypatch.setattr(jobs, "check_memory", fp32)
     body = {"content": "content-tubingen", "style": "style-starry_night", "size": 1024}
-    for free, advice in ((1.5, r"choose \d+ px or less\."), (0.5, r"close other programs.*")):
+    advice = {1.5: r"choose \d+ px or less\.", 0.5: r"close other programs and try again\."}
+    for free in advice:
         monkeypatch.setattr(jobs, "available_memory", lambda *device, f=free: int(f * 2**30))
         status = _wait(client, client.post("/api/jobs", json=body).json()["id"])
         assert status["state"] == "failed" and status["step"] == 0
         assert re.fullmatch(
             r"Not enough memory for 1024 px on this computer \(it needs about 4\.\d GB, "
-            rf"{free} GB is free\): {advice}",
+            rf"{free} GB is free\): {advice[free]}",
             status["message"],
         ), status["message"]
-
-
-def _check_as_fp32(check: Any, config: Any, precision: str, *args: Any, **kwargs: Any) -> Any:
-    return check(config, "fp32", *args, **kwargs)
 
 
 def test_every_response_carries_the_policy_and_refusals_are_sentences(client: TestClient) -> None:
